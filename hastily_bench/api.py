@@ -1,0 +1,242 @@
+"""The public API: everything the CLI does, callable without Typer or rich.
+
+Plugin authors import from here only (the built-in plugins do too)::
+
+    from hastily_bench.api import (AcceleratorSpec, Arithmetic, Estimate, OpCost,
+                                   OpGraph, ParamSet, Unsupported, hookimpl, load_params)
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import __version__
+from .accelerator import (
+    AcceleratorSpec,
+    Arithmetic,
+    ArithmeticFn,
+    Estimate,
+    EstimateFn,
+    OpCost,
+    fixed_arithmetic,
+)
+from .errors import HastilyError, PluginError, Unsupported, UsageError
+from .graph import GELU, LAYERNORM, MATMUL, SOFTMAX, Op, OpGraph, build_graph, check_point
+from .hookspecs import hookimpl
+from .host import PluginHost, PluginInfo, RegisteredAccelerator
+from .params import Param, ParamSet, load_params, load_toml, params_from_mapping
+from .results import Result, RunDocument, failed_result, result_from_estimate
+from .workload import Workload, load_workload_file
+
+__all__ = [
+    "AcceleratorSpec", "Arithmetic", "ArithmeticFn", "Estimate", "EstimateFn", "OpCost",
+    "fixed_arithmetic", "HastilyError", "PluginError", "Unsupported", "UsageError",
+    "GELU", "LAYERNORM", "MATMUL", "SOFTMAX", "Op", "OpGraph", "build_graph", "hookimpl",
+    "PluginHost", "PluginInfo", "Param", "ParamSet", "load_params", "load_toml",
+    "params_from_mapping", "Result", "RunDocument", "Workload", "RunRequest", "run",
+    "resolve_workload", "parse_overrides", "configured_accelerator", "estimate_point",
+    "DEFAULT_SEQ_LENS", "NUMERICS_MODES", "metadata",
+]
+
+DEFAULT_SEQ_LENS: tuple[int, ...] = (128, 256, 512, 1024, 2048, 4096)
+NUMERICS_MODES = ("off", "sample", "full")
+
+ProgressFn = Callable[[int, int], None]
+
+
+def resolve_workload(host: PluginHost, arg: str) -> Workload:
+    """A registered workload name, or a path to a ``.toml`` / Hugging Face ``config.json``."""
+    if arg in host.workload_names():
+        return host.workload(arg)
+    if arg.endswith((".toml", ".json")) or os.sep in arg or Path(arg).exists():
+        return load_workload_file(arg)
+    return host.workload(arg)  # raises with a suggestion
+
+
+def parse_overrides(host: PluginHost, items: Iterable[str]) -> dict[str, dict[str, str]]:
+    """Parse ``NAME.PARAM=VALUE`` strings into ``{accelerator: {param: text}}``.
+
+    Every accelerator and parameter named must exist; values are type-checked
+    when applied (:func:`configured_accelerator`).
+    """
+    out: dict[str, dict[str, str]] = {}
+    for item in items:
+        target, sep, value = item.partition("=")
+        accel, dot, param = target.partition(".")
+        if not sep or not dot or not accel or not param:
+            raise UsageError(f"--set {item!r}: expected ACCELERATOR.PARAM=VALUE")
+        spec = host.accelerator(accel).spec
+        p = spec.params[param]  # raises UsageError with a suggestion
+        p.parse(value)  # type-check early, before any work is done
+        out.setdefault(accel, {})[param] = value
+    return out
+
+
+def configured_accelerator(
+    host: PluginHost, name: str, overrides: Mapping[str, Mapping[str, str]] | None = None
+) -> tuple[RegisteredAccelerator, ParamSet]:
+    """The registered accelerator ``name`` and its parameters with overrides applied."""
+    reg = host.accelerator(name)
+    params = reg.spec.params
+    for k, v in (overrides or {}).get(name, {}).items():
+        params = params.override(k, v)
+    return reg, params
+
+
+def _arithmetic_of(reg: RegisteredAccelerator, params: ParamSet) -> Arithmetic:
+    arith = reg.spec.arithmetic(params)
+    if not isinstance(arith, Arithmetic):
+        raise PluginError(f"arithmetic() returned {arith!r}, not an Arithmetic")
+    return arith
+
+
+def estimate_point(
+    reg: RegisteredAccelerator,
+    params: ParamSet,
+    graph: OpGraph,
+    *,
+    numerics: str = "off",
+) -> Result:
+    """Run one accelerator model on one graph; never raises for plugin failures.
+
+    A plugin that raises, or returns impossible numbers, gives a result with
+    status ``error`` naming the plugin; :class:`Unsupported` gives ``unsupported``.
+    """
+    spec, info = reg.spec, reg.plugin
+    common = dict(
+        workload=graph.workload.name, accelerator=spec.name, plugin=info.name,
+        seq_len=graph.seq_len, batch=graph.batch, ops=graph.ops,
+        params=params.as_dict(), params_hash=params.digest(f"{info.distribution}=={info.version}"),
+    )
+    try:
+        arith = _arithmetic_of(reg, params)
+        est = spec.estimate(graph, params)
+        attn_err = None
+        if numerics != "off":
+            attn_err = measure_attention_error(arith, graph, mode=numerics)
+        return result_from_estimate(est, arithmetic=arith.label(), attn_rel_error=attn_err, **common)  # type: ignore[arg-type]
+    except Unsupported as exc:
+        return failed_result(status="unsupported", error=str(exc), **common)  # type: ignore[arg-type]
+    except UsageError:
+        raise
+    except PluginError as exc:
+        return failed_result(status="error", error=f"{info.label}: {exc}", **common)  # type: ignore[arg-type]
+    except Exception as exc:
+        return failed_result(
+            status="error", error=f"{info.label} raised {type(exc).__name__}: {exc}", **common  # type: ignore[arg-type]
+        )
+
+
+def measure_attention_error(arith: Arithmetic, graph: OpGraph, *, mode: str) -> float:
+    """Relative error of one attention layer computed with ``arith`` (see :mod:`hastily_bench.numerics`)."""
+    from .numerics import attention_rel_error
+
+    w = graph.workload
+    return attention_rel_error(
+        matmul=arith.matmul, softmax=arith.softmax, residual=arith.exp_residual,
+        heads=w.heads, seq_len=graph.seq_len, head_dim=w.head_dim, batch=graph.batch, mode=mode,
+    )
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """Everything ``run`` needs; validated by :func:`run` before any work."""
+
+    workloads: Sequence[str]
+    accelerators: Sequence[str] = ()
+    seq_lens: Sequence[int] = DEFAULT_SEQ_LENS
+    batches: Sequence[int] = (1,)
+    overrides: Sequence[str] = ()
+    numerics: str = "sample"
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    """The current git commit of ``cwd`` (short), or None outside a checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=cwd, capture_output=True,
+            text=True, timeout=5, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def metadata(host: PluginHost, *, numerics: str, command: Sequence[str] | None = None) -> dict[str, object]:
+    """Provenance of a run: everything that is not a result."""
+    from . import kernels
+
+    return {
+        "tool": "hastily-bench",
+        "version": __version__,
+        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": list(command if command is not None else sys.argv),
+        "host": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "machine": platform.machine(),
+            "cpu_count": os.cpu_count(),
+        },
+        "plugins": [
+            {"name": p.name, "distribution": p.distribution, "version": p.version, "status": p.status}
+            for p in host.plugins()
+        ],
+        "kernels_backend": getattr(kernels, "backend", lambda: "missing")(),  # TEMP
+        "numerics": numerics,
+        "git_commit": git_commit(),
+    }
+
+
+def run(
+    request: RunRequest,
+    *,
+    host: PluginHost | None = None,
+    progress: ProgressFn | None = None,
+    command: Sequence[str] | None = None,
+) -> RunDocument:
+    """Estimate every (workload, accelerator, seq_len, batch) point of ``request``.
+
+    All inputs are validated first (unknown names, bad values, bad overrides raise
+    :class:`UsageError` before any estimate runs). Results come in a fixed order:
+    workload, sequence length, batch, accelerator, as given.
+    """
+    host = host or PluginHost()
+    if not request.workloads:
+        raise UsageError("no workload given")
+    if request.numerics not in NUMERICS_MODES:
+        raise UsageError(f"--numerics must be one of {', '.join(NUMERICS_MODES)}, got {request.numerics!r}")
+    workloads = [resolve_workload(host, w) for w in request.workloads]
+    accel_names = list(dict.fromkeys(request.accelerators or host.default_accelerators()))
+    if not accel_names:
+        raise UsageError("no accelerator selected and no default accelerator is registered")
+    for s in request.seq_lens:
+        check_point(s, 1)
+    for b in request.batches:
+        check_point(1, b)
+    overrides = parse_overrides(host, request.overrides)
+    for name in overrides:
+        if name not in accel_names:
+            raise UsageError(f"--set names accelerator {name!r}, which is not part of this run")
+    configured = [configured_accelerator(host, n, overrides) for n in accel_names]
+
+    points = [(w, s, b) for w in workloads for s in dict.fromkeys(request.seq_lens)
+              for b in dict.fromkeys(request.batches)]
+    total = len(points) * len(configured)
+    done = 0
+    results: list[Result] = []
+    for w, s, b in points:
+        graph = build_graph(w, s, b)
+        for reg, params in configured:
+            results.append(estimate_point(reg, params, graph, numerics=request.numerics))
+            done += 1
+            if progress is not None:
+                progress(done, total)
+    return RunDocument(results=tuple(results),
+                       metadata=metadata(host, numerics=request.numerics, command=command))

@@ -1,0 +1,341 @@
+"""The ``hastily-bench`` command: parses arguments, calls :mod:`hastily_bench.api`, renders.
+
+Exit status: 0 success; 1 a check failed (``compare`` found a regression,
+``reproduce --check`` a claim out of tolerance); 2 bad input (one line on
+stderr); 3 the run finished but some results have status ``error``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from . import __version__, api
+from .errors import HastilyError, PluginError
+from .host import PluginHost
+from .report import fmt_num, render_csv, render_markdown, render_table
+from .results import check_output_path, write_atomic
+
+try:  # typer >= 0.22 vendors click
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
+    from typer._click.exceptions import UsageError as CliUsageError
+except ImportError:  # pragma: no cover - older typer on top of click
+    from click.exceptions import ClickException, NoArgsIsHelpError  # type: ignore[no-redef]
+    from click.exceptions import UsageError as CliUsageError  # type: ignore[no-redef]
+
+EXIT_CHECK_FAILED = 1
+EXIT_USAGE = 2
+EXIT_RESULT_ERRORS = 3
+PROGRESS_MIN_POINTS = 40
+
+app = typer.Typer(
+    name="hastily-bench",
+    help="Benchmark transformer inference on compute-in-memory accelerators (HASTILY and friends).",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+#: Tables need about 110 columns; below that rich would truncate numbers, so a
+#: narrow or non-terminal stdout gets 120 columns and the terminal wraps instead.
+MIN_TABLE_WIDTH = 120
+out = Console(highlight=False, soft_wrap=False)
+if out.width < MIN_TABLE_WIDTH:
+    out = Console(highlight=False, soft_wrap=False, width=MIN_TABLE_WIDTH)
+err = Console(stderr=True, highlight=False)
+
+
+class State:
+    strict_plugins = False
+    _host: PluginHost | None = None
+
+    @classmethod
+    def host(cls) -> PluginHost:
+        if cls._host is None:
+            cls._host = PluginHost(strict=cls.strict_plugins)
+        return cls._host
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
+class Numerics(str, Enum):
+    off = "off"
+    sample = "sample"
+    full = "full"
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"hastily-bench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    strict_plugins: Annotated[bool, typer.Option(
+        "--strict-plugins", help="Fail when a plugin cannot be loaded instead of skipping it.")] = False,
+    version: Annotated[Optional[bool], typer.Option(
+        "--version", callback=_version, is_eager=True, help="Show the version and exit.")] = None,
+) -> None:
+    State.strict_plugins = strict_plugins
+    State._host = None
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomic(output, text)
+
+
+def _infer_format(fmt: Format | None, output: Path | None) -> Format:
+    if fmt is not None:
+        return fmt
+    if output is not None:
+        return {".json": Format.json, ".csv": Format.csv, ".md": Format.markdown}.get(
+            output.suffix, Format.table)
+    return Format.table
+
+
+@app.command()
+def run(
+    workloads: Annotated[list[str], typer.Argument(
+        help="Workload names (see 'workloads') or paths to .toml / Hugging Face config.json files.")],
+    accelerator: Annotated[Optional[list[str]], typer.Option(
+        "-a", "--accelerator", help="Accelerator to run (repeatable); default: the built-in default set.")] = None,
+    seq_len: Annotated[Optional[list[int]], typer.Option(
+        "-l", "--seq-len", help="Sequence length (repeatable); default 128 256 512 1024 2048 4096.")] = None,
+    batch: Annotated[Optional[list[int]], typer.Option(
+        "-b", "--batch", help="Batch size (repeatable); default 1.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="Override a parameter: ACCELERATOR.PARAM=VALUE (repeatable).")] = None,
+    fmt: Annotated[Optional[Format], typer.Option(
+        "--format", "-f", help="Output format; default table (or from the -o suffix).")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "-o", "--output", help="Write the output here (atomically) instead of stdout.")] = None,
+    baseline: Annotated[str, typer.Option(
+        "--baseline", help="Reference accelerator for speedup and TOPS/W gain columns.")] = "a40-hf-bnb",
+    numerics: Annotated[Numerics, typer.Option(
+        "--numerics", help="Measure attention error with the kernels: off, sample (bounded), full.")] = Numerics.sample,
+    breakdown: Annotated[bool, typer.Option(
+        "--breakdown/--no-breakdown", help="Show the per-operation share of latency and energy.")] = True,
+) -> None:
+    """Estimate latency, throughput, energy and memory of workloads on accelerators."""
+    host = State.host()
+    if output is not None:
+        check_output_path(output)
+    request = api.RunRequest(
+        workloads=workloads,
+        accelerators=accelerator or (),
+        seq_lens=seq_len or api.DEFAULT_SEQ_LENS,
+        batches=batch or (1,),
+        overrides=set_ or (),
+        numerics=numerics.value,
+    )
+    fmt_ = _infer_format(fmt, output)
+    doc = _run_with_progress(request, host)
+    base = baseline if any(r.accelerator == baseline for r in doc.results) else None
+    if fmt_ is Format.json:
+        _emit(doc.to_json(), output)
+    elif fmt_ is Format.csv:
+        _emit(render_csv(doc, baseline=base), output)
+    elif fmt_ is Format.markdown:
+        _emit(render_markdown(doc, baseline=base), output)
+    else:
+        if output is None:
+            render_table(doc, out, baseline=base, breakdown=breakdown)
+        else:
+            rec = Console(record=True, width=200, file=open("/dev/null", "w"))  # noqa: SIM115
+            render_table(doc, rec, baseline=base, breakdown=breakdown)
+            _emit(rec.export_text(), output)
+    for r in doc.results:
+        if r.status == "error":
+            err.print(f"hastily-bench: error: {r.accelerator} on {r.workload} l={r.seq_len} "
+                      f"b={r.batch}: {r.error}", soft_wrap=True)
+    if doc.has_errors:
+        raise typer.Exit(EXIT_RESULT_ERRORS)
+
+
+def _run_with_progress(request: api.RunRequest, host: PluginHost) -> api.RunDocument:
+    n_acc = len(request.accelerators) or len(host.default_accelerators())
+    points = (len(request.workloads) * len(set(request.seq_lens)) * len(set(request.batches)) * n_acc)
+    if points < PROGRESS_MIN_POINTS or not err.is_terminal:
+        return api.run(request, host=host, command=["hastily-bench", *sys.argv[1:]])
+    with Progress(TextColumn("estimating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as progress:
+        task = progress.add_task("run", total=points)
+        return api.run(request, host=host, command=["hastily-bench", *sys.argv[1:]],
+                       progress=lambda done, total: progress.update(task, completed=done, total=total))
+
+
+@app.command()
+def workloads(
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+) -> None:
+    """List the registered workloads."""
+    host = State.host()
+    rows = [(w, origin) for w, origin in host.workloads()]
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps([{**w.to_dict(), "registered_by": o, "source": w.source}
+                                     for w, o in rows], indent=2) + "\n")
+        return
+    table = Table(header_style="bold")
+    for col in ("name", "layers", "hidden", "heads", "ffn", "precision", "source"):
+        table.add_column(col, justify="right" if col in ("layers", "hidden", "heads", "ffn") else "left")
+    for w, _ in rows:
+        table.add_row(w.name, str(w.layers), str(w.hidden), str(w.heads), str(w.ffn), w.precision, w.source)
+    out.print(table)
+
+
+@app.command()
+def accelerators(
+    detail: Annotated[Optional[str], typer.Option(
+        "--detail", "-d", help="Show every parameter of this accelerator with unit and source.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+) -> None:
+    """List the registered accelerators (or one in detail)."""
+    host = State.host()
+    regs = [host.accelerator(detail)] if detail else host.accelerators()
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps([
+            {"name": r.name, "plugin": r.plugin.name, "distribution": r.plugin.distribution,
+             "version": r.plugin.version, "family": r.spec.family, "default": r.spec.default,
+             "description": r.spec.description, "reference": r.spec.reference,
+             "arithmetic": r.spec.arithmetic(r.spec.params).label(),
+             "params": {p.name: {"value": p.value, "unit": p.unit, "source": p.source,
+                                 "note": p.note, "description": p.description}
+                        for p in r.spec.params.values()}}
+            for r in regs], indent=2) + "\n")
+        return
+    if detail:
+        r = regs[0]
+        out.print(f"[bold]{r.name}[/bold]  (plugin {r.plugin.name}, {r.plugin.distribution} "
+                  f"{r.plugin.version})\n{r.spec.description}\nreproduces: {r.spec.reference or '-'}\n"
+                  f"arithmetic: {r.spec.arithmetic(r.spec.params).label()}")
+        table = Table(header_style="bold")
+        for col in ("parameter", "value", "unit", "source", "note / description"):
+            table.add_column(col, overflow="fold")
+        for p in r.spec.params.values():
+            table.add_row(p.name, str(p.value), p.unit, p.source,
+                          "; ".join(x for x in (p.note, p.description) if x))
+        out.print(table)
+        return
+    table = Table(header_style="bold")
+    for col in ("name", "default", "family", "plugin", "arithmetic", "parameters", "description"):
+        table.add_column(col, overflow="fold")
+    for r in regs:
+        sources: dict[str, int] = {}
+        for p in r.spec.params.values():
+            sources[p.source] = sources.get(p.source, 0) + 1
+        table.add_row(r.name, "yes" if r.spec.default else "", r.spec.family, r.plugin.name,
+                      r.spec.arithmetic(r.spec.params).label(),
+                      ", ".join(f"{n} {s}" for s, n in sorted(sources.items())),
+                      r.spec.description)
+    out.print(table)
+    out.print("Parameters with units and sources: hastily-bench accelerators --detail NAME")
+
+
+@app.command()
+def plugins(
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+) -> None:
+    """List plugins with distribution, version, hooks and status."""
+    host = State.host()
+    infos = host.plugins()
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps([
+            {"name": i.name, "distribution": i.distribution, "version": i.version, "builtin": i.builtin,
+             "status": i.status, "error": i.error, "hooks": i.hooks, "accelerators": i.accelerators,
+             "workloads": i.workloads} for i in infos], indent=2) + "\n")
+        return
+    table = Table(header_style="bold")
+    for col in ("name", "distribution", "version", "hooks", "status", "provides"):
+        table.add_column(col, overflow="fold")
+    for i in infos:
+        status = i.status if i.status == "loaded" else f"[red]{i.status}[/red]: {i.error}"
+        provides = ", ".join(i.accelerators[:4]) + (f" (+{len(i.accelerators) - 4})" if len(i.accelerators) > 4 else "")
+        table.add_row(i.name, i.distribution, i.version, ", ".join(i.hooks), status, provides)
+    out.print(table)
+
+
+@app.command()
+def calibrate(
+    dataset: Annotated[Optional[Path], typer.Argument(
+        help="Measurement CSV (accelerator,workload,seq_len,batch,latency_ms); default: "
+             "NVIDIA's TensorRT A100 BERT latencies.")] = None,
+    fit: Annotated[Optional[list[str]], typer.Option(
+        "--fit", help="Fit this parameter (repeatable) before reporting; prints the fitted values.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="Override a parameter: ACCELERATOR.PARAM=VALUE (repeatable).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+) -> None:
+    """Compare a model's latency with every row of a measurement file."""
+    from .calibrate import calibrate as do_calibrate
+
+    host = State.host()
+    report = do_calibrate(host, dataset, fit=fit or (), overrides=api.parse_overrides(host, set_ or ()))
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+        return
+    table = Table(title=f"calibration against {report.dataset}", title_justify="left", header_style="bold")
+    for col in ("accelerator", "workload", "seq_len", "batch", "measured ms", "modelled ms", "error"):
+        table.add_column(col, justify="left" if col in ("accelerator", "workload") else "right")
+    for r in report.rows:
+        m = r.measurement
+        table.add_row(m.accelerator, m.workload, str(m.seq_len), str(m.batch),
+                      f"{m.latency_s * 1e3:.3f}", f"{r.modelled_s * 1e3:.3f}", f"{r.rel_error:+.1%}")
+    out.print(table)
+    out.print(f"rows: {len(report.rows)}   geometric-mean absolute error: {report.geomean_abs_error:.1%}   "
+              f"mean absolute error: {report.mape:.1%}   worst: {report.max_abs_error:.1%}")
+    for k, v in report.fitted.items():
+        out.print(f"fitted {k} = {fmt_num(v, 6)}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point: one-line errors and documented exit codes."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        code = app(args=args, prog_name="hastily-bench", standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        print(exc.ctx.get_help() if exc.ctx else str(exc), file=sys.stderr)
+        code = EXIT_USAGE
+    except CliUsageError as exc:
+        hint = f" (try 'hastily-bench {exc.ctx.info_name} --help')" if exc.ctx and exc.ctx.parent else ""
+        print(f"hastily-bench: error: {exc.format_message()}{hint}", file=sys.stderr)
+        code = EXIT_USAGE
+    except ClickException as exc:
+        print(f"hastily-bench: error: {exc.format_message()}", file=sys.stderr)
+        code = exc.exit_code
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except typer.Abort:
+        print("hastily-bench: aborted", file=sys.stderr)
+        code = 130
+    except PluginError as exc:
+        print(f"hastily-bench: plugin error: {exc}", file=sys.stderr)
+        code = EXIT_USAGE
+    except HastilyError as exc:
+        print(f"hastily-bench: error: {exc}", file=sys.stderr)
+        code = EXIT_USAGE
+    except BrokenPipeError:
+        code = 0
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,293 @@
+"""Accelerator parameters: every value carries its unit and where it came from.
+
+A model is only as honest as its inputs, so an accelerator never holds a bare
+constant: each number is a :class:`Param` with a unit and a *source*
+(``paper``, ``puma-sim``, ``datasheet``, ``assumed``, ``fitted``, ``derived``,
+``measured``) and a note saying which document or figure it comes from. Presets
+are TOML files read by :func:`load_params`; users override single values with
+``--set ACCEL.PARAM=VALUE`` (parsed by :meth:`ParamSet.override`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError, suggest
+
+PARAMS_SCHEMA_VERSION = 1
+
+SOURCES = frozenset(
+    {"paper", "puma-sim", "datasheet", "assumed", "fitted", "derived", "measured", "user"}
+)
+
+Value = bool | int | float | str
+
+
+@dataclass(frozen=True)
+class Param:
+    """One named model input.
+
+    Parameters
+    ----------
+    name
+        Identifier used in ``--set``; lower_snake_case with the unit in the name
+        where it has one (``clock_hz``, ``adc_energy_j``).
+    value
+        ``bool``, ``int``, ``float`` or ``str``; overrides must have the same type.
+    unit
+        Unit text (``"s"``, ``"W"``, ``"mm2"``, ``"bits"``); ``""`` when dimensionless.
+    source
+        One of :data:`SOURCES`.
+    note
+        Where the value comes from: document, section, figure fitted to.
+    description
+        What the parameter means in the model.
+    choices
+        Allowed values for string parameters.
+    minimum, maximum
+        Inclusive bounds for numeric parameters.
+    """
+
+    name: str
+    value: Value
+    unit: str = ""
+    source: str = "assumed"
+    note: str = ""
+    description: str = ""
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(
+                f"parameter {self.name!r}: source {self.source!r} is not one of {sorted(SOURCES)}"
+            )
+        self.check(self.value)
+
+    def check(self, value: Value) -> None:
+        """Raise :class:`UsageError` when ``value`` is not allowed for this parameter."""
+        if isinstance(value, float) and not math.isfinite(value):
+            raise UsageError(f"parameter {self.name!r}: value must be finite, got {value!r}")
+        if self.choices is not None and value not in self.choices:
+            raise UsageError(
+                f"parameter {self.name!r}: {value!r} is not one of {', '.join(self.choices)}"
+            )
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if self.minimum is not None and value < self.minimum:
+                raise UsageError(f"parameter {self.name!r}: {value!r} is below {self.minimum!r}")
+            if self.maximum is not None and value > self.maximum:
+                raise UsageError(f"parameter {self.name!r}: {value!r} is above {self.maximum!r}")
+
+    def parse(self, text: str) -> Value:
+        """Parse ``text`` as a value of this parameter's type (for ``--set``)."""
+        current = self.value
+        raw = text.strip()
+        value: Value
+        if isinstance(current, bool):
+            low = raw.lower()
+            if low in {"true", "1", "yes", "on"}:
+                value = True
+            elif low in {"false", "0", "no", "off"}:
+                value = False
+            else:
+                raise UsageError(f"parameter {self.name!r} takes true/false, got {text!r}")
+        elif isinstance(current, int):
+            try:
+                value = int(raw)
+            except ValueError:
+                raise UsageError(f"parameter {self.name!r} takes an integer, got {text!r}") from None
+        elif isinstance(current, float):
+            try:
+                value = float(raw)
+            except ValueError:
+                raise UsageError(f"parameter {self.name!r} takes a number, got {text!r}") from None
+        else:
+            value = raw
+        self.check(value)
+        return value
+
+
+class ParamSet(Mapping[str, Param]):
+    """An ordered, immutable set of :class:`Param`, looked up by name."""
+
+    __slots__ = ("_params",)
+
+    def __init__(self, params: Mapping[str, Param] | list[Param] | tuple[Param, ...]) -> None:
+        if isinstance(params, Mapping):
+            items = dict(params)
+        else:
+            items = {}
+            for p in params:
+                if p.name in items:
+                    raise ValueError(f"parameter {p.name!r} defined twice")
+                items[p.name] = p
+        self._params: dict[str, Param] = items
+
+    def __getitem__(self, name: str) -> Param:
+        try:
+            return self._params[name]
+        except KeyError:
+            raise UsageError(
+                f"unknown parameter {name!r}{suggest(name, self._params)}"
+            ) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._params)
+
+    def __len__(self) -> int:
+        return len(self._params)
+
+    def __repr__(self) -> str:
+        return f"ParamSet({', '.join(f'{k}={p.value!r}' for k, p in self._params.items())})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ParamSet) and self._params == other._params
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._params.items()))
+
+    # typed accessors keep model code short and fail loudly on a type mix-up
+    def f(self, name: str) -> float:
+        """Value of a numeric parameter as ``float``."""
+        v = self[name].value
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise TypeError(f"parameter {name!r} is not numeric: {v!r}")
+        return float(v)
+
+    def i(self, name: str) -> int:
+        """Value of an integer parameter."""
+        v = self[name].value
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"parameter {name!r} is not an integer: {v!r}")
+        return v
+
+    def b(self, name: str) -> bool:
+        """Value of a boolean parameter."""
+        v = self[name].value
+        if not isinstance(v, bool):
+            raise TypeError(f"parameter {name!r} is not a boolean: {v!r}")
+        return v
+
+    def s(self, name: str) -> str:
+        """Value of a string parameter."""
+        v = self[name].value
+        if not isinstance(v, str):
+            raise TypeError(f"parameter {name!r} is not a string: {v!r}")
+        return v
+
+    def values(self) -> Any:  # type: ignore[override]
+        return self._params.values()
+
+    def as_dict(self) -> dict[str, Value]:
+        """``{name: value}``, in definition order (what results store)."""
+        return {k: p.value for k, p in self._params.items()}
+
+    def override(self, name: str, value: Value | str, *, source: str = "user") -> ParamSet:
+        """Return a copy with ``name`` set to ``value`` (a string is parsed to the type)."""
+        p = self[name]
+        if isinstance(value, str) and not isinstance(p.value, str):
+            new_value = p.parse(value)
+        else:
+            if type(value) is not type(p.value) and not (
+                isinstance(p.value, float) and isinstance(value, int) and not isinstance(value, bool)
+            ):
+                raise UsageError(
+                    f"parameter {name!r} takes {type(p.value).__name__}, got {value!r}"
+                )
+            new_value = float(value) if isinstance(p.value, float) else value
+            p.check(new_value)
+        items = dict(self._params)
+        items[name] = replace(p, value=new_value, source=source, note=f"set by user (was {p.value!r})")
+        return ParamSet(items)
+
+    def with_values(self, values: Mapping[str, Value], *, source: str = "user") -> ParamSet:
+        """Apply several overrides in order."""
+        out = self
+        for k, v in values.items():
+            out = out.override(k, v, source=source)
+        return out
+
+    def digest(self, extra: str = "") -> str:
+        """Short stable hash of the values (and ``extra``, e.g. plugin version)."""
+        blob = json.dumps([self.as_dict(), extra], sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+_PARAM_KEYS = {"value", "unit", "source", "note", "description", "choices", "min", "max"}
+
+
+def params_from_mapping(table: Mapping[str, Any], *, origin: str) -> ParamSet:
+    """Build a :class:`ParamSet` from ``{name: {value=..., unit=..., source=...}}``."""
+    params: list[Param] = []
+    for name, spec in table.items():
+        if not isinstance(spec, Mapping) or "value" not in spec:
+            raise UsageError(f"{origin}: parameter {name!r} must be a table with a 'value'")
+        unknown = set(spec) - _PARAM_KEYS
+        if unknown:
+            raise UsageError(f"{origin}: parameter {name!r} has unknown keys {sorted(unknown)}")
+        source = spec.get("source", "assumed")
+        if source not in SOURCES:
+            raise UsageError(
+                f"{origin}: parameter {name!r} has source {source!r}, expected one of "
+                f"{', '.join(sorted(SOURCES))}"
+            )
+        choices = spec.get("choices")
+        try:
+            params.append(
+                Param(
+                    name=name,
+                    value=spec["value"],
+                    unit=str(spec.get("unit", "")),
+                    source=source,
+                    note=str(spec.get("note", "")),
+                    description=str(spec.get("description", "")),
+                    choices=tuple(choices) if choices is not None else None,
+                    minimum=spec.get("min"),
+                    maximum=spec.get("max"),
+                )
+            )
+        except UsageError as exc:
+            raise UsageError(f"{origin}: {exc}") from None
+    return ParamSet(params)
+
+
+def load_toml(path: Path | str) -> dict[str, Any]:
+    """Read a TOML file, turning every failure into one-line :class:`UsageError`."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{p}: no such file") from None
+    except OSError as exc:
+        raise UsageError(f"{p}: cannot read ({exc.strerror})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{p}: malformed TOML ({exc})") from None
+
+
+def check_schema_version(doc: Mapping[str, Any], expected: int, origin: str) -> None:
+    """Refuse a file without, or with a newer, ``schema_version``."""
+    version = doc.get("schema_version")
+    if version is None:
+        raise UsageError(f"{origin}: missing 'schema_version' (expected {expected})")
+    if version != expected:
+        raise UsageError(f"{origin}: schema_version {version!r} is not supported (expected {expected})")
+
+
+def load_params(path: Path | str, table: str = "params") -> ParamSet:
+    """Load a preset file: ``schema_version = 1`` and a ``[params]`` table of parameters."""
+    doc = load_toml(path)
+    check_schema_version(doc, PARAMS_SCHEMA_VERSION, str(path))
+    section = doc.get(table)
+    if not isinstance(section, Mapping):
+        raise UsageError(f"{path}: missing [{table}] table")
+    return params_from_mapping(section, origin=str(path))

@@ -1,0 +1,339 @@
+"""Results: the one place where derived metrics are computed, and the JSON document.
+
+A :class:`Result` is built from a plugin's :class:`~hastily_bench.accelerator.Estimate`
+by :func:`result_from_estimate`, which validates the numbers (finite, non-negative,
+breakdown summing to the totals) and derives ``tops``, ``inferences_per_s`` and
+``tops_per_w``. The ``results`` array of a document depends only on the inputs of
+the run, so two identical commands give byte-identical arrays; time stamps and
+host facts live in ``metadata`` only.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .accelerator import Estimate, OpCost
+from .errors import PluginError, UsageError
+
+SCHEMA_VERSION = 1
+STATUSES = ("ok", "error", "unsupported")
+#: Relative tolerance for "breakdown sums to the totals".
+SUM_RTOL = 1e-6
+
+Json = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Result:
+    """One (workload, accelerator, seq_len, batch) point."""
+
+    workload: str
+    accelerator: str
+    plugin: str
+    seq_len: int
+    batch: int
+    status: str
+    ops: int
+    latency_s: float | None = None
+    energy_j: float | None = None
+    memory_bytes: int | None = None
+    tops: float | None = None
+    inferences_per_s: float | None = None
+    tops_per_w: float | None = None
+    energy_per_inference_j: float | None = None
+    attn_rel_error: float | None = None
+    arithmetic: str = ""
+    breakdown: tuple[OpCost, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+    params_hash: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def key(self) -> tuple[str, str, int, int]:
+        """Identity used to match results across runs."""
+        return (self.workload, self.accelerator, self.seq_len, self.batch)
+
+    def to_dict(self) -> Json:
+        d: Json = {
+            "workload": self.workload,
+            "accelerator": self.accelerator,
+            "plugin": self.plugin,
+            "seq_len": self.seq_len,
+            "batch": self.batch,
+            "status": self.status,
+            "ops": self.ops,
+            "latency_s": self.latency_s,
+            "tops": self.tops,
+            "inferences_per_s": self.inferences_per_s,
+            "energy_j": self.energy_j,
+            "energy_per_inference_j": self.energy_per_inference_j,
+            "tops_per_w": self.tops_per_w,
+            "memory_bytes": self.memory_bytes,
+            "attn_rel_error": self.attn_rel_error,
+            "arithmetic": self.arithmetic,
+            "breakdown": [
+                {"op": c.op, "category": c.category, "latency_s": c.latency_s,
+                 "energy_j": c.energy_j}
+                for c in self.breakdown
+            ],
+            "params": dict(self.params),
+            "params_hash": self.params_hash,
+            "extra": dict(self.extra),
+            "notes": list(self.notes),
+        }
+        if self.error is not None:
+            d["error"] = self.error
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Result:
+        return cls(
+            workload=d["workload"],
+            accelerator=d["accelerator"],
+            plugin=d.get("plugin", ""),
+            seq_len=d["seq_len"],
+            batch=d["batch"],
+            status=d["status"],
+            ops=d["ops"],
+            latency_s=d.get("latency_s"),
+            energy_j=d.get("energy_j"),
+            memory_bytes=d.get("memory_bytes"),
+            tops=d.get("tops"),
+            inferences_per_s=d.get("inferences_per_s"),
+            tops_per_w=d.get("tops_per_w"),
+            energy_per_inference_j=d.get("energy_per_inference_j"),
+            attn_rel_error=d.get("attn_rel_error"),
+            arithmetic=d.get("arithmetic", ""),
+            breakdown=tuple(
+                OpCost(op=c["op"], latency_s=c["latency_s"], energy_j=c["energy_j"],
+                       category=c.get("category", ""))
+                for c in d.get("breakdown", [])
+            ),
+            params=d.get("params", {}),
+            params_hash=d.get("params_hash", ""),
+            extra=d.get("extra", {}),
+            notes=tuple(d.get("notes", ())),
+            error=d.get("error"),
+        )
+
+
+def _check_number(label: str, value: object, *, positive: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PluginError(f"{label} is {value!r}, not a number")
+    v = float(value)
+    if not math.isfinite(v):
+        raise PluginError(f"{label} is {v!r}")
+    if v < 0 or (positive and v == 0):
+        raise PluginError(f"{label} is {v!r}, must be {'> 0' if positive else '>= 0'}")
+    return v
+
+
+def validate_estimate(est: object) -> Estimate:
+    """Raise :class:`PluginError` unless ``est`` is a well-formed :class:`Estimate`."""
+    if not isinstance(est, Estimate):
+        raise PluginError(f"returned {type(est).__name__}, not an Estimate")
+    latency = _check_number("latency_s", est.latency_s, positive=True)
+    energy = _check_number("energy_j", est.energy_j)
+    if isinstance(est.memory_bytes, bool) or not isinstance(est.memory_bytes, int) or est.memory_bytes < 0:
+        raise PluginError(f"memory_bytes is {est.memory_bytes!r}, must be an integer >= 0")
+    if not est.breakdown:
+        raise PluginError("breakdown is empty")
+    lat_sum = energy_sum = 0.0
+    for c in est.breakdown:
+        if not isinstance(c, OpCost):
+            raise PluginError(f"breakdown holds {c!r}, not an OpCost")
+        lat_sum += _check_number(f"breakdown[{c.op!r}].latency_s", c.latency_s)
+        energy_sum += _check_number(f"breakdown[{c.op!r}].energy_j", c.energy_j)
+    if not math.isclose(lat_sum, latency, rel_tol=SUM_RTOL):
+        raise PluginError(f"breakdown latencies sum to {lat_sum!r}, total is {latency!r}")
+    if not math.isclose(energy_sum, energy, rel_tol=SUM_RTOL, abs_tol=1e-30):
+        raise PluginError(f"breakdown energies sum to {energy_sum!r}, total is {energy!r}")
+    for k, v in est.extra.items():
+        if not isinstance(v, (bool, int, float, str)) or (isinstance(v, float) and not math.isfinite(v)):
+            raise PluginError(f"extra[{k!r}] is {v!r}, not a finite scalar")
+    return est
+
+
+def result_from_estimate(
+    est: Estimate,
+    *,
+    workload: str,
+    accelerator: str,
+    plugin: str,
+    seq_len: int,
+    batch: int,
+    ops: int,
+    arithmetic: str,
+    params: Mapping[str, Any],
+    params_hash: str,
+    attn_rel_error: float | None = None,
+) -> Result:
+    """Build an ``ok`` result, deriving every rate from the estimate's totals."""
+    validate_estimate(est)
+    latency, energy = float(est.latency_s), float(est.energy_j)
+    return Result(
+        workload=workload,
+        accelerator=accelerator,
+        plugin=plugin,
+        seq_len=seq_len,
+        batch=batch,
+        status="ok",
+        ops=ops,
+        latency_s=latency,
+        energy_j=energy,
+        memory_bytes=int(est.memory_bytes),
+        tops=ops / latency / 1e12,
+        inferences_per_s=batch / latency,
+        tops_per_w=(ops / energy / 1e12) if energy > 0 else None,
+        energy_per_inference_j=energy / batch,
+        attn_rel_error=attn_rel_error,
+        arithmetic=arithmetic,
+        breakdown=tuple(
+            OpCost(c.op, float(c.latency_s), float(c.energy_j), c.category) for c in est.breakdown
+        ),
+        params=dict(params),
+        params_hash=params_hash,
+        extra=dict(est.extra),
+        notes=tuple(est.notes),
+    )
+
+
+def failed_result(
+    *,
+    status: str,
+    error: str,
+    workload: str,
+    accelerator: str,
+    plugin: str,
+    seq_len: int,
+    batch: int,
+    ops: int,
+    params: Mapping[str, Any],
+    params_hash: str,
+    arithmetic: str = "",
+) -> Result:
+    """A result with ``status`` ``error`` or ``unsupported`` and no numbers."""
+    assert status in ("error", "unsupported")
+    return Result(
+        workload=workload, accelerator=accelerator, plugin=plugin, seq_len=seq_len,
+        batch=batch, status=status, ops=ops, params=dict(params), params_hash=params_hash,
+        arithmetic=arithmetic, error=error,
+    )
+
+
+@dataclass(frozen=True)
+class RunDocument:
+    """A results file: ``{"schema_version", "metadata", "results"}``."""
+
+    results: tuple[Result, ...]
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(r.status == "error" for r in self.results)
+
+    def to_dict(self) -> Json:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "metadata": dict(self.metadata),
+            "results": [r.to_dict() for r in self.results],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2) + "\n"
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any], *, origin: str = "results") -> RunDocument:
+        if not isinstance(doc, Mapping):
+            raise UsageError(f"{origin}: expected a JSON object")
+        version = doc.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise UsageError(
+                f"{origin}: schema_version {version!r} is not supported (expected {SCHEMA_VERSION})"
+            )
+        raw = doc.get("results")
+        if not isinstance(raw, list):
+            raise UsageError(f"{origin}: 'results' must be a list")
+        try:
+            results = tuple(Result.from_dict(r) for r in raw)
+        except (KeyError, TypeError) as exc:
+            raise UsageError(f"{origin}: malformed result ({exc})") from None
+        return cls(results=results, metadata=dict(doc.get("metadata") or {}))
+
+
+def load_document(path: Path | str) -> RunDocument:
+    """Read a results JSON file, with one-line errors for every failure."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{p}: cannot read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{p}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+    return RunDocument.from_dict(doc, origin=str(p))
+
+
+def results_schema() -> Json:
+    """The JSON Schema (draft 2020-12) of a results document."""
+    text = resources.files("hastily_bench").joinpath("schema/results.schema.json").read_text()
+    schema: Json = json.loads(text)
+    return schema
+
+
+def check_output_path(path: Path | str) -> Path:
+    """Refuse an output path whose directory does not exist, before any work is done."""
+    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"{p}: directory {str(parent)!r} does not exist")
+    if p.is_dir():
+        raise UsageError(f"{p}: is a directory")
+    return p
+
+
+def write_atomic(path: Path | str, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename.
+
+    A reader never sees a half-written file, and a failure leaves no file behind.
+    """
+    p = check_output_path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def summarise_by_category(result: Result) -> dict[str, tuple[float, float]]:
+    """``{category: (latency_s, energy_j)}`` of a result's breakdown (category or op)."""
+    out: dict[str, tuple[float, float]] = {}
+    for c in result.breakdown:
+        key = c.category or c.op
+        lat, en = out.get(key, (0.0, 0.0))
+        out[key] = (lat + c.latency_s, en + c.energy_j)
+    return out
+
+
+def index(results: Sequence[Result]) -> dict[tuple[str, str, int, int], Result]:
+    return {r.key(): r for r in results}

@@ -1,0 +1,204 @@
+"""Workloads: transformer encoder shapes, from built-in TOML files or Hugging Face configs.
+
+A workload is only the shape of an encoder stack (layers, hidden size, heads, FFN
+width, precision). Embeddings, pooler and classifier heads are not modelled: they
+are a few percent of BERT's work at the sequence lengths studied and the paper's
+throughput figures count the encoder's matrix products only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+from .params import check_schema_version, load_toml
+
+WORKLOAD_SCHEMA_VERSION = 1
+
+#: Largest dimension accepted in a workload file; beyond this a file is surely wrong.
+MAX_DIM = 1 << 20
+PRECISIONS = {"int8": 1, "fp16": 2, "fp32": 4}
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Shape of a BERT-style encoder.
+
+    Parameters
+    ----------
+    name
+        Identifier (``bert-base``).
+    layers, hidden, heads, ffn
+        Encoder layers, model width d, attention heads h, FFN inner width.
+    precision
+        Numeric format of weights and activations (``int8`` in every paper figure).
+    description, source
+        Free text: what the model is and where its shape comes from.
+    """
+
+    name: str
+    layers: int
+    hidden: int
+    heads: int
+    ffn: int
+    precision: str = "int8"
+    description: str = ""
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        for field in ("layers", "hidden", "heads", "ffn"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise UsageError(f"workload {self.name!r}: {field} must be an integer, got {value!r}")
+            if value < 1:
+                raise UsageError(f"workload {self.name!r}: {field} must be >= 1, got {value}")
+            if value > MAX_DIM:
+                raise UsageError(f"workload {self.name!r}: {field} = {value} exceeds the limit {MAX_DIM}")
+        if self.hidden % self.heads:
+            raise UsageError(
+                f"workload {self.name!r}: hidden size {self.hidden} is not divisible by "
+                f"{self.heads} heads"
+            )
+        if self.precision not in PRECISIONS:
+            raise UsageError(
+                f"workload {self.name!r}: precision {self.precision!r} is not one of "
+                f"{', '.join(PRECISIONS)}"
+            )
+
+    @property
+    def head_dim(self) -> int:
+        """Per-head width d / h."""
+        return self.hidden // self.heads
+
+    @property
+    def bytes_per_element(self) -> int:
+        """Bytes of one weight or activation element at this precision."""
+        return PRECISIONS[self.precision]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "layers": self.layers,
+            "hidden": self.hidden,
+            "heads": self.heads,
+            "ffn": self.ffn,
+            "precision": self.precision,
+        }
+
+
+def _int_field(doc: Mapping[str, Any], key: str, origin: str) -> int:
+    if key not in doc:
+        raise UsageError(f"{origin}: missing field {key!r}")
+    value = doc[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UsageError(f"{origin}: field {key!r} must be an integer, got {value!r}")
+    return value
+
+
+def workload_from_toml(path: Path | str, *, name: str | None = None) -> Workload:
+    """Read a workload TOML file (see ``workloads/bert-base.toml`` for the format)."""
+    origin = str(path)
+    doc = load_toml(path)
+    check_schema_version(doc, WORKLOAD_SCHEMA_VERSION, origin)
+    known = {"schema_version", "name", "layers", "hidden", "heads", "ffn", "precision",
+             "description", "source"}
+    unknown = set(doc) - known
+    if unknown:
+        raise UsageError(f"{origin}: unknown fields {sorted(unknown)}")
+    hidden = _int_field(doc, "hidden", origin)
+    ffn = _int_field(doc, "ffn", origin) if "ffn" in doc else 4 * hidden
+    wname = doc.get("name", name or Path(path).stem)
+    if not isinstance(wname, str) or not wname:
+        raise UsageError(f"{origin}: field 'name' must be a non-empty string")
+    try:
+        return Workload(
+            name=wname,
+            layers=_int_field(doc, "layers", origin),
+            hidden=hidden,
+            heads=_int_field(doc, "heads", origin),
+            ffn=ffn,
+            precision=str(doc.get("precision", "int8")),
+            description=str(doc.get("description", "")),
+            source=str(doc.get("source", origin)),
+        )
+    except UsageError as exc:
+        raise UsageError(f"{origin}: {exc}") from None
+
+
+# Field names per architecture family in Hugging Face config.json files.
+_HF_FIELDS = {
+    "distilbert": ("n_layers", "dim", "n_heads", "hidden_dim"),
+    "default": ("num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size"),
+}
+_HF_MODEL_TYPES = {"bert", "roberta", "xlm-roberta", "distilbert", "albert", "electra",
+                   "camembert", "deberta", "deberta-v2", "mpnet"}
+
+
+def workload_from_hf_config(path: Path | str, *, precision: str = "int8") -> Workload:
+    """Read a Hugging Face ``config.json`` of a BERT-family encoder.
+
+    Understands the field names of BERT, RoBERTa, ALBERT and ELECTRA
+    (``num_hidden_layers``, ``hidden_size``, ``num_attention_heads``,
+    ``intermediate_size``) and of DistilBERT (``n_layers``, ``dim``, ``n_heads``,
+    ``hidden_dim``). The workload is modelled at ``precision`` (INT8 by default,
+    as in the paper), whatever ``torch_dtype`` the checkpoint stores.
+    """
+    p = Path(path)
+    origin = str(p)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{origin}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{origin}: cannot read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{origin}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(doc, dict):
+        raise UsageError(f"{origin}: expected a JSON object")
+    model_type = str(doc.get("model_type", "")).lower()
+    family = "distilbert" if model_type == "distilbert" or "n_layers" in doc else "default"
+    if model_type and model_type not in _HF_MODEL_TYPES:
+        raise UsageError(
+            f"{origin}: model_type {model_type!r} is not a supported encoder "
+            f"({', '.join(sorted(_HF_MODEL_TYPES))})"
+        )
+    layers_key, hidden_key, heads_key, ffn_key = _HF_FIELDS[family]
+    hidden = _int_field(doc, hidden_key, origin)
+    ffn = _int_field(doc, ffn_key, origin) if ffn_key in doc else 4 * hidden
+    name = p.parent.name if p.name == "config.json" and p.parent.name else p.stem
+    try:
+        return Workload(
+            name=name,
+            layers=_int_field(doc, layers_key, origin),
+            hidden=hidden,
+            heads=_int_field(doc, heads_key, origin),
+            ffn=ffn,
+            precision=precision,
+            description=f"{model_type or 'encoder'} from Hugging Face config",
+            source=origin,
+        )
+    except UsageError as exc:
+        raise UsageError(f"{origin}: {exc}") from None
+
+
+def builtin_workload_files() -> list[Path]:
+    """The TOML files shipped in :mod:`hastily_bench.workloads`."""
+    root = resources.files("hastily_bench.workloads")
+    return sorted(
+        Path(str(entry)) for entry in root.iterdir() if entry.name.endswith(".toml")
+    )
+
+
+def load_workload_file(path: Path | str) -> Workload:
+    """Load a workload from a ``.toml`` or Hugging Face ``.json`` file."""
+    p = Path(path)
+    if p.suffix == ".json":
+        return workload_from_hf_config(p)
+    if p.suffix == ".toml":
+        return workload_from_toml(p)
+    raise UsageError(f"{p}: workload files must end in .toml or .json")
