@@ -134,11 +134,15 @@ def run(
         "--numerics", help="Measure attention error with the kernels: off, sample (bounded), full.")] = Numerics.sample,
     breakdown: Annotated[bool, typer.Option(
         "--breakdown/--no-breakdown", help="Show the per-operation share of latency and energy.")] = True,
+    save: Annotated[Optional[Path], typer.Option(
+        "--save", help="Also keep the JSON results in this history directory, named by date and git commit.")] = None,
 ) -> None:
     """Estimate latency, throughput, energy and memory of workloads on accelerators."""
     host = State.host()
     if output is not None:
         check_output_path(output)
+    if save is not None and save.exists() and not save.is_dir():
+        raise HastilyError(f"--save {save}: exists and is not a directory")
     request = api.RunRequest(
         workloads=workloads,
         accelerators=accelerator or (),
@@ -163,6 +167,11 @@ def run(
             rec = Console(record=True, width=200, file=open("/dev/null", "w"))  # noqa: SIM115
             render_table(doc, rec, baseline=base, breakdown=breakdown)
             _emit(rec.export_text(), output)
+    if save is not None:
+        from .history import save_run
+
+        path = save_run(doc, save)
+        err.print(f"saved {path}")
     for r in doc.results:
         if r.status == "error":
             err.print(f"hastily-bench: error: {r.accelerator} on {r.workload} l={r.seq_len} "
@@ -304,6 +313,36 @@ def calibrate(
               f"mean absolute error: {report.mape:.1%}   worst: {report.max_abs_error:.1%}")
     for k, v in report.fitted.items():
         out.print(f"fitted {k} = {fmt_num(v, 6)}")
+
+
+@app.command()
+def compare(
+    base: Annotated[Path, typer.Argument(help="Results JSON of the reference run.")],
+    head: Annotated[Path, typer.Argument(help="Results JSON of the run under test.")],
+    threshold: Annotated[Optional[list[str]], typer.Option(
+        "--threshold", "-t", help="METRIC=PCT: change beyond PCT percent in the bad direction is a regression (repeatable).")] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table, markdown or json.")] = Format.table,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the report here (atomically).")] = None,
+) -> None:
+    """Compare two result files; exit 1 on a regression, 2 on bad input."""
+    from .compare import compare_documents, parse_thresholds, render_compare_markdown, render_compare_table
+    from .results import load_document
+
+    thresholds = parse_thresholds(threshold or ())
+    if output is not None:
+        check_output_path(output)
+    report = compare_documents(load_document(base), load_document(head), thresholds)
+    if fmt is Format.json:
+        _emit(json.dumps(report.to_dict(), indent=2) + "\n", output)
+    elif fmt is Format.markdown:
+        _emit(render_compare_markdown(report), output)
+    elif output is None:
+        render_compare_table(report, out)
+    else:
+        rec = Console(record=True, width=160, file=open("/dev/null", "w"))  # noqa: SIM115
+        render_compare_table(report, rec)
+        _emit(rec.export_text(), output)
+    raise typer.Exit(report.exit_code)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -25,6 +25,7 @@ DISABLE_AUTOLOAD_ENV = "HASTILY_DISABLE_PLUGIN_AUTOLOAD"
 
 #: Built-in plugins, loaded like third-party ones but from this distribution.
 BUILTIN_PLUGINS: dict[str, str] = {
+    "cim": "hastily_bench.plugins.cim",
     "gpu": "hastily_bench.plugins.gpu",
 }
 
