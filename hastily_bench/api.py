@@ -14,7 +14,7 @@ import platform
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import __version__
@@ -42,7 +42,7 @@ __all__ = [
     "PluginHost", "PluginInfo", "Param", "ParamSet", "load_params", "load_toml",
     "params_from_mapping", "Result", "RunDocument", "Workload", "RunRequest", "run",
     "resolve_workload", "parse_overrides", "configured_accelerator", "estimate_point",
-    "DEFAULT_SEQ_LENS", "NUMERICS_MODES", "metadata",
+    "DEFAULT_SEQ_LENS", "NUMERICS_MODES", "metadata", "OP_KINDS", "op_graph", "run_op",
 ]
 
 DEFAULT_SEQ_LENS: tuple[int, ...] = (128, 256, 512, 1024, 2048, 4096)
@@ -145,6 +145,65 @@ def measure_attention_error(arith: Arithmetic, graph: OpGraph, *, mode: str) -> 
     )
 
 
+OP_KINDS = ("softmax", "attention", "mvm")
+
+
+def op_graph(
+    kind: str,
+    workload: Workload,
+    *,
+    seq_len: int,
+    batch: int = 1,
+    rows: int | None = None,
+    cols: int | None = None,
+) -> OpGraph:
+    """A one-layer graph holding a single operation, for operation-level studies.
+
+    ``softmax``: the score softmax of one layer (batch x heads rows of ``seq_len``
+    per token). ``attention``: Q K^T, softmax and S V of one layer. ``mvm``: one
+    ``rows x cols`` weight matrix (default hidden x hidden) applied to
+    ``batch x seq_len`` tokens (``seq_len = 1`` is a single matrix-vector product).
+    """
+    if kind not in OP_KINDS:
+        raise UsageError(f"unknown operation {kind!r}; choose one of {', '.join(OP_KINDS)}")
+    one_layer = replace(workload, layers=1)
+    full = build_graph(one_layer, seq_len, batch)
+    if kind == "mvm":
+        k, n = rows or workload.hidden, cols or workload.hidden
+        for label, v in (("--rows", k), ("--cols", n)):
+            if v < 1 or v > (1 << 20):
+                raise UsageError(f"{label} must be between 1 and {1 << 20}, got {v}")
+        elem = workload.bytes_per_element
+        tokens = seq_len * batch
+        ops: tuple[Op, ...] = (Op(name="mvm", kind=MATMUL, weight_stationary=True, instances=1,
+                                  m=tokens, k=k, n=n, macs=tokens * k * n, weight_bytes=k * n * elem,
+                                  input_bytes=tokens * k * elem, output_bytes=tokens * n * elem),)
+    elif kind == "softmax":
+        ops = (full.op("softmax"),)
+    else:
+        ops = tuple(full.op(n) for n in ("attn_scores", "softmax", "attn_context"))
+    return OpGraph(workload=one_layer, seq_len=seq_len, batch=batch, layer_ops=ops)
+
+
+def run_op(
+    graph: OpGraph,
+    accelerators: Sequence[str],
+    *,
+    host: PluginHost | None = None,
+    overrides: Sequence[str] = (),
+    command: Sequence[str] | None = None,
+) -> RunDocument:
+    """Estimate one operation graph (see :func:`op_graph`) on each accelerator."""
+    host = host or PluginHost()
+    names = list(dict.fromkeys(accelerators or host.default_accelerators()))
+    parsed = parse_overrides(host, overrides)
+    results = []
+    for name in names:
+        reg, params = configured_accelerator(host, name, parsed)
+        results.append(estimate_point(reg, params, graph, numerics="off"))
+    return RunDocument(results=tuple(results), metadata=metadata(host, numerics="off", command=command))
+
+
 @dataclass(frozen=True)
 class RunRequest:
     """Everything ``run`` needs; validated by :func:`run` before any work."""
@@ -188,7 +247,7 @@ def metadata(host: PluginHost, *, numerics: str, command: Sequence[str] | None =
             {"name": p.name, "distribution": p.distribution, "version": p.version, "status": p.status}
             for p in host.plugins()
         ],
-        "kernels_backend": getattr(kernels, "backend", lambda: "missing")(),  # TEMP
+        "kernels_backend": kernels.backend(),
         "numerics": numerics,
         "git_commit": git_commit(),
     }

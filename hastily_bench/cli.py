@@ -192,6 +192,66 @@ def _run_with_progress(request: api.RunRequest, host: PluginHost) -> api.RunDocu
                        progress=lambda done, total: progress.update(task, completed=done, total=total))
 
 
+class OpKind(str, Enum):
+    softmax = "softmax"
+    attention = "attention"
+    mvm = "mvm"
+
+
+@app.command()
+def op(
+    kind: Annotated[OpKind, typer.Argument(help="softmax, attention (Q K^T + softmax + S V) or mvm.")],
+    length: Annotated[int, typer.Option(
+        "--length", "--seq-len", "-l", help="Softmax row length / sequence length (tokens for mvm).")] = 1024,
+    workload: Annotated[str, typer.Option(
+        "--workload", "-w", help="Workload whose shape (heads, hidden) the operation takes.")] = "bert-base",
+    batch: Annotated[int, typer.Option("-b", "--batch", help="Batch size.")] = 1,
+    rows: Annotated[Optional[int], typer.Option("--rows", help="mvm: matrix rows (default hidden).")] = None,
+    cols: Annotated[Optional[int], typer.Option("--cols", help="mvm: matrix columns (default hidden).")] = None,
+    accelerator: Annotated[Optional[list[str]], typer.Option(
+        "-a", "--accelerator", help="Accelerator (repeatable); default: the built-in default set.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="Override a parameter: ACCELERATOR.PARAM=VALUE (repeatable).")] = None,
+    fmt: Annotated[Optional[Format], typer.Option("--format", "-f", help="Output format.")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the output here.")] = None,
+) -> None:
+    """Latency and energy of one operation (of one layer) on each accelerator."""
+    host = State.host()
+    if output is not None:
+        check_output_path(output)
+    from .graph import check_point
+
+    check_point(length, batch)
+    graph = api.op_graph(kind.value, api.resolve_workload(host, workload), seq_len=length,
+                         batch=batch, rows=rows, cols=cols)
+    doc = api.run_op(graph, accelerator or (), host=host, overrides=set_ or (),
+                     command=["hastily-bench", *sys.argv[1:]])
+    fmt_ = _infer_format(fmt, output)
+    if fmt_ is Format.json:
+        _emit(doc.to_json(), output)
+        return
+    if fmt_ is Format.csv:
+        _emit(render_csv(doc, baseline=None), output)
+        return
+    table = Table(title=f"{kind.value} · {graph.workload.name} shape · length {length} · batch {batch}",
+                  title_justify="left", header_style="bold")
+    for col in ("accelerator", "latency", "energy", "status"):
+        table.add_column(col, justify="left" if col in ("accelerator", "status") else "right")
+    from .report import fmt_si
+
+    for r in doc.results:
+        table.add_row(r.accelerator, fmt_si(r.latency_s, "s"), fmt_si(r.energy_j, "J"),
+                      r.status if r.ok else f"{r.status}: {r.error}")
+    if output is None:
+        out.print(table)
+    else:
+        rec = Console(record=True, width=160, file=open("/dev/null", "w"))  # noqa: SIM115
+        rec.print(table)
+        _emit(rec.export_text(), output)
+    if doc.has_errors:
+        raise typer.Exit(EXIT_RESULT_ERRORS)
+
+
 @app.command()
 def workloads(
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,

@@ -26,10 +26,11 @@ token: arrays for an MVM, lookups included, VFU lanes for vector work) and a
 *latency* (tree reductions across cores, hops). Schedules:
 
 * fine-grained pipeline: tokens stream through all ops of a segment at once, one
-  token per ``max(occupancy)``; segments are separated by the Q/K/V barrier
+  token per ``max(occupancy)`` after the first has walked the chain; segments are separated by the Q/K/V barrier
   (attention of layer i needs all of layer i's K and V). Segment 0 is layer 1's
   Q/K/V projection; segment i is layer i's attention to layer i+1's projection.
-  Latency = sum over segments of ``tokens x max occupancy + sum of latencies``,
+  Latency = sum over segments of ``(tokens - 1) x max occupancy + sum of
+  (occupancy + latency)``,
   which is where the paper's ``(N + 1) x l x T_MVM`` comes from.
 * matrix by matrix: each op runs over all tokens before the next starts; softmax
   runs over the whole stored score matrix.
@@ -64,6 +65,7 @@ from hastily_bench.api import (
     OpGraph,
     ParamSet,
     Unsupported,
+    build_graph,
     hookimpl,
     load_toml,
     params_from_mapping,
@@ -176,16 +178,26 @@ class Mapping_:
 
 
 def map_graph(graph: OpGraph, p: ParamSet) -> Mapping_:
+    """Place the whole model on the chip.
+
+    The mapping always covers the full encoder layer of the workload, even when the
+    graph holds a single op (``hastily-bench op``): an operation runs on the chip
+    that holds the model, with the same cores available to it.
+    """
     w, upb = graph.workload, uclms_per_block(p)
     per_layer = 0
-    for op in graph.layer_ops:
+    for op in build_graph(w, graph.seq_len, graph.batch).layer_ops:
         if op.kind == MATMUL and op.weight_stationary:
             rb, cb = _blocks(op.k, op.n, p)
             per_layer += rb * cb * upb
+    # extra weight matrices of an op-level graph (``op mvm`` with its own shape)
+    for op in graph.layer_ops:
+        if op.name == "mvm":
+            rb, cb = _blocks(op.k, op.n, p)
+            per_layer += rb * cb * upb
     live_layers = 2 if p.b("fine_grained_pipeline") else 1
-    has_attention = any(op.name in ("attn_scores", "attn_context") for op in graph.layer_ops)
     rb, cb = _blocks(w.head_dim, graph.seq_len, p)
-    kv_per_layer = (2 * graph.batch * w.heads * rb * cb * upb) if has_attention else 0
+    kv_per_layer = 2 * graph.batch * w.heads * rb * cb * upb
     weight_uclms = graph.layers * per_layer
     kv_uclms = min(live_layers, graph.layers) * kv_per_layer
     per_tile = p.i("cores_per_tile") * p.i("uclms_per_core")
@@ -208,8 +220,8 @@ class OpModel:
 
     name: str
     category: str
-    occupancy_s: float  # per token (whole-matrix time for matrix-mode softmax, see below)
-    latency_s: float
+    occupancy_s: float  # per token: how long the op's busiest resource is held
+    latency_s: float  # extra fill latency beyond the occupancy (reduction trees, hops)
     energy_j: float
     adc_energy_j: float = 0.0
     whole_s: float | None = None  # matrix mode: time of the op over all tokens, when not tokens x occupancy
@@ -268,7 +280,8 @@ def model_ops(graph: OpGraph, p: ParamSet, mapping: Mapping_) -> list[OpModel]:
                 category = "attention"
             red_occ = _vfu_time(red_elems, 1, cores, p) if red_elems else 0.0
             occ = max(t_array, red_occ)
-            lat = T + _tree(math.ceil(math.log2(rb)) if rb > 1 else 0, p, math.ceil(cols / lanes))
+            # partial sums of the row blocks meet in a tree across cores
+            lat = _tree(math.ceil(math.log2(rb)) if rb > 1 else 0, p, math.ceil(cols / lanes))
             adc = tokens * mvms_per_token * e_adc
             energy = (adc + tokens * mvms_per_token * e_other + tokens * red_elems * e_vfu
                       + tokens * writes * p.f("array_write_energy_j") + moved * hop_e)
@@ -286,7 +299,7 @@ def model_ops(graph: OpGraph, p: ParamSet, mapping: Mapping_) -> list[OpModel]:
             cores = max(1, math.ceil(row / cols))  # the cores that produced the row's column blocks
             occ = _vfu_time(row, ops_per + trans, cores, p)
             levels = math.ceil(math.log2(cores)) if (op.kind == LAYERNORM and cores > 1) else 0
-            lat = occ + 2 * _tree(levels, p)
+            lat = 2 * _tree(levels, p)  # mean and variance reductions
             energy = op.elements * (ops_per + trans) * e_vfu + op.output_bytes * hop_e
             out.append(OpModel(op.name, "vector", occ, lat, energy))
     return out
@@ -336,7 +349,7 @@ def _softmax(op: Op, graph: OpGraph, p: ParamSet, cores_layer: int, pipeline: bo
     whole = None
     if not pipeline:
         whole = math.ceil(op.rows / groups) * (row_time + reduce_lat)
-    return OpModel("softmax", "softmax", occ, row_time + reduce_lat, energy, 0.0, whole)
+    return OpModel("softmax", "softmax", occ, reduce_lat, energy, 0.0, whole)
 
 
 # --- schedules -------------------------------------------------------------------------------
@@ -366,10 +379,11 @@ def schedule(graph: OpGraph, models: list[OpModel], p: ParamSet) -> dict[str, fl
             continue
         occ = {n: by_name[n].occupancy_s for n in seg}
         stage = max(occ.values())
-        stream = tokens * stage
+        # the first token walks the whole chain; the others follow one stage apart
+        stream = (tokens - 1) * stage
         total_occ = sum(occ.values()) or 1.0
         for n in seg:
-            out[n] += repeat * (stream * occ[n] / total_occ + by_name[n].latency_s)
+            out[n] += repeat * (stream * occ[n] / total_occ + occ[n] + by_name[n].latency_s)
     return out
 
 

@@ -55,6 +55,7 @@ from hastily_bench.api import (
 )
 
 PRESETS = "gpus.toml"
+ATTENTION_OPS = ("attn_scores", "softmax", "attn_context")
 
 
 def _preset_path() -> Path:
@@ -126,7 +127,6 @@ def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
     breakdown: list[OpCost] = []
     total_kernels = 0
     peak_live = 0.0
-    attn_names = ("attn_scores", "softmax", "attn_context")
 
     mem_frac = params.f("memory_power_fraction")
 
@@ -139,6 +139,9 @@ def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
         breakdown.append(OpCost(name, layers * t_work, layers * t_work * power, category))
         total_kernels += kernels
 
+    present = {op.name for op in graph.layer_ops}
+    fused_attn = fused_attn and all(n in present for n in ATTENTION_OPS)
+    fused_epi = fused_epi and "gelu" in present
     if fused_attn:
         # One kernel: both products and the softmax; scores stay on chip.
         fmt = params.s("attention_matmul_format")
@@ -155,7 +158,7 @@ def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
         peak_live = max(peak_live, residual_bytes + qkv_bytes + out_bytes)
 
     for op in graph.layer_ops:
-        if fused_attn and op.name in attn_names:
+        if fused_attn and op.name in ATTENTION_OPS:
             continue
         if op.kind == MATMUL:
             fmt = params.s("weight_matmul_format") if op.weight_stationary else params.s(
