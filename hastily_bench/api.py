@@ -32,7 +32,7 @@ from .graph import GELU, LAYERNORM, MATMUL, SOFTMAX, Op, OpGraph, build_graph, c
 from .hookspecs import hookimpl
 from .host import PluginHost, PluginInfo, RegisteredAccelerator
 from .params import Param, ParamSet, load_params, load_toml, params_from_mapping
-from .results import Result, RunDocument, failed_result, result_from_estimate
+from .results import Result, RunDocument, failed_result, result_from_estimate, validate_estimate
 from .workload import Workload, load_workload_file
 
 __all__ = [
@@ -118,10 +118,7 @@ def estimate_point(
     try:
         arith = _arithmetic_of(reg, params)
         est = spec.estimate(graph, params)
-        attn_err = None
-        if numerics != "off":
-            attn_err = measure_attention_error(arith, graph, mode=numerics)
-        return result_from_estimate(est, arithmetic=arith.label(), attn_rel_error=attn_err, **common)  # type: ignore[arg-type]
+        validate_estimate(est)
     except Unsupported as exc:
         return failed_result(status="unsupported", error=str(exc), **common)  # type: ignore[arg-type]
     except UsageError:
@@ -132,6 +129,9 @@ def estimate_point(
         return failed_result(
             status="error", error=f"{info.label} raised {type(exc).__name__}: {exc}", **common  # type: ignore[arg-type]
         )
+    # The kernels are ours, not the plugin's: a failure here is a bug to raise.
+    attn_err = measure_attention_error(arith, graph, mode=numerics) if numerics != "off" else None
+    return result_from_estimate(est, arithmetic=arith.label(), attn_rel_error=attn_err, **common)  # type: ignore[arg-type]
 
 
 def measure_attention_error(arith: Arithmetic, graph: OpGraph, *, mode: str) -> float:

@@ -311,7 +311,7 @@ def _softmax(op: Op, graph: OpGraph, p: ParamSet, cores_layer: int, pipeline: bo
     cyc, lanes = cycle_s(p), p.i("vfu_lanes")
     lut = p.b("lut_exp")
     if lut:
-        ops = p.i("softmax_vfu_ops_lut") + (1 if p.s("exp_residual") == "linear" else 0)
+        ops = p.i("softmax_vfu_ops_lut") + (2 if p.s("exp_residual") == "linear" else 0)
     else:
         ops = p.i("softmax_vfu_ops_exact") + p.i("vfu_transcendental_cycles")
     rows_per_token = B * h

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import pytest
+
+from hastily_bench.errors import UsageError
+from hastily_bench.params import Param, ParamSet, params_from_mapping
+
+
+@pytest.fixture
+def ps() -> ParamSet:
+    return ParamSet([
+        Param("clock_hz", 1e9, "Hz", "assumed", minimum=1.0),
+        Param("lanes", 16, "lanes", "paper", minimum=1),
+        Param("lut_exp", True, "", "paper"),
+        Param("mode", "linear", "", "paper", choices=("none", "linear")),
+    ])
+
+
+def test_override_parses_to_the_parameter_type(ps: ParamSet) -> None:
+    q = ps.override("clock_hz", "2e9").override("lanes", "32").override("lut_exp", "false")
+    assert q.f("clock_hz") == 2e9 and q.i("lanes") == 32 and q.b("lut_exp") is False
+    assert q["lanes"].source == "user" and "was 16" in q["lanes"].note
+    assert ps.i("lanes") == 16  # immutable
+
+
+@pytest.mark.parametrize(("name", "value", "msg"), [
+    ("lanes", "3.5", "takes an integer"),
+    ("clock_hz", "fast", "takes a number"),
+    ("lut_exp", "maybe", "takes true/false"),
+    ("mode", "cubic", "not one of none, linear"),
+    ("lanes", "0", "below"),
+    ("clock_hz", "nan", "finite"),
+])
+def test_bad_values(ps: ParamSet, name: str, value: str, msg: str) -> None:
+    with pytest.raises(UsageError, match=msg):
+        ps.override(name, value)
+
+
+def test_unknown_parameter_suggests(ps: ParamSet) -> None:
+    with pytest.raises(UsageError, match="did you mean 'lanes'"):
+        ps.override("lane", "3")
+
+
+def test_digest_changes_with_values(ps: ParamSet) -> None:
+    assert ps.digest() == ParamSet(list(ps.values())).digest()
+    assert ps.digest() != ps.override("lanes", "8").digest()
+    assert ps.digest("plugin 1.0") != ps.digest("plugin 1.1")
+
+
+def test_mapping_requires_value_and_known_source() -> None:
+    with pytest.raises(UsageError, match="must be a table with a 'value'"):
+        params_from_mapping({"x": 3}, origin="f.toml")
+    with pytest.raises(UsageError, match="source 'guess'"):
+        params_from_mapping({"x": {"value": 3, "source": "guess"}}, origin="f.toml")
