@@ -405,6 +405,81 @@ def compare(
     raise typer.Exit(report.exit_code)
 
 
+@app.command()
+def reproduce(
+    check: Annotated[bool, typer.Option(
+        "--check", help="Exit 1 when a headline claim is outside its tolerance.")] = False,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table, json or markdown.")] = Format.table,
+    plots: Annotated[Optional[Path], typer.Option(
+        "--plots", help="Also draw every figure (PNG and SVG) into this directory.")] = None,
+    results: Annotated[Optional[Path], typer.Option(
+        "--results", help="Also save the results behind the table (JSON) here.")] = None,
+    claims: Annotated[Optional[Path], typer.Option(
+        "--claims", help="Claims file (default: the paper's figures shipped with the package).")] = None,
+) -> None:
+    """Every published figure of the paper next to what the models compute."""
+    from .reproduce import render_markdown, reproduce as do_reproduce
+
+    host = State.host()
+    if results is not None:
+        check_output_path(results)
+    report = do_reproduce(host=host, claims_path=claims)
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    elif fmt is Format.markdown:
+        sys.stdout.write(render_markdown(report))
+    else:
+        table = Table(title="HASTILY (arXiv 2502.12344): published vs modelled", title_justify="left",
+                      header_style="bold", show_lines=True)
+        for col in ("claim", "published", "configuration", "modelled", "error", "tolerance", "verdict"):
+            table.add_column(col, overflow="fold",
+                             justify="right" if col in ("published", "modelled", "error") else "left")
+        for r in report.results:
+            c = r.claim
+            tol = ("-" if c.tolerance is None else "bound" if c.tolerance == "bound"
+                   else f"±{float(c.tolerance):.0%}")
+            if c.kind == "range" and c.published_low is not None:
+                tol = "overlap"
+            colour = {"ok": "green", "overlaps": "green", "off": "red", "disjoint": "red",
+                      "error": "red"}.get(r.verdict, "")
+            verdict = f"[{colour}]{r.verdict}[/{colour}]" if colour else r.verdict
+            if not c.headline and r.verdict != "info":
+                verdict += " (not headline)"
+            name = c.claim + (f"\n[dim]{c.note}[/dim]" if c.note else "")
+            table.add_row(name, c.published_text(), r.configuration, r.modelled_text(),
+                          "-" if r.rel_error is None else f"{r.rel_error:+.1%}", tol,
+                          verdict + (f"\n[dim]{r.detail}[/dim]" if r.detail else ""))
+        out.print(table)
+        failed = report.failed
+        out.print(f"{len(report.results)} claims, {len(failed)} headline claim(s) outside tolerance"
+                  + (": " + ", ".join(r.claim.id for r in failed) if failed else ""))
+    if results is not None:
+        write_atomic(results, report.document.to_json())
+    if plots is not None:
+        from .plots import draw_all
+
+        for path in draw_all(report.document, plots):
+            err.print(f"wrote {path}")
+    if check and report.failed:
+        raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+@app.command()
+def plot(
+    results: Annotated[Path, typer.Argument(help="Results JSON (from 'run -o' or 'reproduce --results').")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Directory for the figures.")] = Path("figures"),
+    figure: Annotated[Optional[list[str]], typer.Option(
+        "--figure", help="Only these figures (repeatable): speedup, tops_per_w, memory, breakdown, ablation.")] = None,
+) -> None:
+    """Draw the paper's figures from a saved results file (needs hastily-bench[plot])."""
+    from .plots import FIGURES, draw_all
+    from .results import load_document
+
+    doc = load_document(results)
+    for path in draw_all(doc, output, names=figure or FIGURES):
+        err.print(f"wrote {path}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: one-line errors and documented exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)

@@ -348,7 +348,8 @@ def _softmax(op: Op, graph: OpGraph, p: ParamSet, cores_layer: int, pipeline: bo
     occ = math.ceil(rows_per_token / groups) * row_time
     whole = None
     if not pipeline:
-        whole = math.ceil(op.rows / groups) * (row_time + reduce_lat)
+        # a core group starts its next row while the previous row's reduction is in flight
+        whole = math.ceil(op.rows / groups) * row_time + reduce_lat
     return OpModel("softmax", "softmax", occ, reduce_lat, energy, 0.0, whole)
 
 

@@ -1,0 +1,213 @@
+"""The paper's figures, regenerated from a results document (needs ``hastily-bench[plot]``).
+
+Every function takes a :class:`~hastily_bench.results.RunDocument` and draws only
+what the document holds; :func:`draw_all` writes PNG and SVG files. Figures are
+deterministic (fixed size, no timestamps in SVG metadata) so they can be
+committed and checked for freshness.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+from .results import Result, RunDocument, summarise_by_category
+
+CIM = ("hastily", "baseline-cim")
+FIGURES = ("speedup", "tops_per_w", "memory", "breakdown", "ablation")
+ABLATION_PREFIX = "ablation: "
+
+
+def _plt() -> Any:
+    try:
+        import matplotlib
+    except ImportError:
+        raise UsageError(
+            "plots need matplotlib: pip install 'hastily-bench[plot]'"
+        ) from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker as ticker
+
+    plt.rcParams.update({"figure.dpi": 100, "savefig.dpi": 110, "font.size": 9,
+                         "axes.grid": True, "grid.alpha": 0.3, "svg.hashsalt": "hastily-bench",
+                         "axes.spines.top": False, "axes.spines.right": False})
+    plt.plain_log_axes = lambda ax: _plain_log_axes(ax, ticker)  # type: ignore[attr-defined]
+    return plt
+
+
+def _plain_log_axes(ax: Any, ticker: Any) -> None:
+    """Log axes labelled 128, 256... and 2, 5, 10 rather than 2^7 or 5 x 10^0."""
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+
+
+def _ok(doc: RunDocument, batch: int = 1) -> list[Result]:
+    return [r for r in doc.results if r.ok and r.batch == batch
+            and not r.accelerator.startswith(ABLATION_PREFIX)]
+
+
+def _series(results: Sequence[Result], workload: str, accelerator: str) -> dict[int, Result]:
+    return {r.seq_len: r for r in results if r.workload == workload and r.accelerator == accelerator}
+
+
+def _workloads(results: Sequence[Result]) -> list[str]:
+    return list(dict.fromkeys(r.workload for r in results))
+
+
+def speedup(doc: RunDocument, ax_row: Any = None) -> Any:
+    """Throughput speedup of HASTILY vs sequence length, over the GPUs and the baseline."""
+    plt = _plt()
+    results = _ok(doc)
+    workloads = [w for w in _workloads(results) if _series(results, w, "hastily")]
+    if not workloads:
+        raise UsageError("speedup figure: no 'hastily' results at batch 1")
+    fig, axes = plt.subplots(1, len(workloads), figsize=(4.2 * len(workloads), 3.4), squeeze=False)
+    refs = [a for a in ("a40-hf-bnb", "a40-tensorrt", "baseline-cim")
+            if any(r.accelerator == a for r in results)]
+    for ax, w in zip(axes[0], workloads, strict=True):
+        h = _series(results, w, "hastily")
+        for ref in refs:
+            s = _series(results, w, ref)
+            ls = sorted(set(h) & set(s))
+            ax.plot(ls, [s[x].latency_s / h[x].latency_s for x in ls], marker="o", label=f"over {ref}")
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("sequence length (tokens)")
+        ax.set_ylabel("HASTILY speedup (x)")
+        plt.plain_log_axes(ax)
+        ax.set_title(f"{w}, batch 1")
+        ax.axhspan(4.4, 9.8, color="tab:blue", alpha=0.08, label="paper: 4.4-9.8x over A40")
+        ax.axhspan(1.7, 5.9, color="tab:green", alpha=0.08, label="paper: 1.7-5.9x over baseline")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def tops_per_w(doc: RunDocument) -> Any:
+    """Energy efficiency per accelerator vs sequence length."""
+    plt = _plt()
+    results = _ok(doc)
+    workloads = _workloads(results)
+    if not workloads:
+        raise UsageError("TOPS/W figure: no ok results at batch 1")
+    fig, axes = plt.subplots(1, len(workloads), figsize=(4.2 * len(workloads), 3.4), squeeze=False)
+    for ax, w in zip(axes[0], workloads, strict=True):
+        for acc in dict.fromkeys(r.accelerator for r in results if r.workload == w):
+            s = _series(results, w, acc)
+            ls = sorted(s)
+            ax.plot(ls, [s[x].tops_per_w for x in ls], marker="o", label=acc)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("sequence length (tokens)")
+        ax.set_ylabel("energy efficiency (TOPS/W)")
+        plt.plain_log_axes(ax)
+        ax.set_title(f"{w}, batch 1")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def memory(doc: RunDocument) -> Any:
+    """Working memory vs sequence length: quadratic for the baseline, linear for HASTILY."""
+    plt = _plt()
+    results = _ok(doc)
+    workloads = _workloads(results)
+    if not workloads:
+        raise UsageError("memory figure: no ok results at batch 1")
+    w = workloads[0]
+    fig, ax = plt.subplots(figsize=(4.6, 3.4))
+    for acc in dict.fromkeys(r.accelerator for r in results if r.workload == w):
+        s = _series(results, w, acc)
+        ls = sorted(s)
+        ax.plot(ls, [s[x].memory_bytes / 2**20 for x in ls], marker="o", label=acc)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("sequence length (tokens)")
+    ax.set_ylabel("attention + activation memory (MiB)")
+    plt.plain_log_axes(ax)
+    ax.set_title(f"working memory, {w}, batch 1")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def breakdown(doc: RunDocument, seq_len: int = 1024) -> Any:
+    """Latency by operation class (stacked bars) for HASTILY and the baseline."""
+    plt = _plt()
+    results = [r for r in _ok(doc) if r.seq_len == seq_len and r.accelerator in CIM]
+    if not results:
+        raise UsageError(f"breakdown figure: no hastily / baseline-cim results at l = {seq_len}")
+    labels = [f"{r.accelerator}\n{r.workload}" for r in results]
+    cats: list[str] = []
+    for r in results:
+        cats += [c for c in summarise_by_category(r) if c not in cats]
+    fig, ax = plt.subplots(figsize=(1.3 * len(results) + 2.5, 3.6))
+    bottom = [0.0] * len(results)
+    for cat in cats:
+        vals = [summarise_by_category(r).get(cat, (0.0, 0.0))[0] * 1e3 for r in results]
+        ax.bar(labels, vals, bottom=bottom, label=cat)
+        bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+    ax.set_ylabel("latency (ms)")
+    ax.set_title(f"latency by operation class, l = {seq_len}, batch 1")
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def ablation(doc: RunDocument) -> Any:
+    """Throughput from the baseline as HASTILY's features are switched on one by one."""
+    plt = _plt()
+    results = [r for r in doc.results if r.ok and r.accelerator.startswith(ABLATION_PREFIX)]
+    if not results:
+        raise UsageError("ablation figure: the results hold no 'ablation: ...' points "
+                         "(they come from 'hastily-bench reproduce')")
+    by_w: dict[str, list[Result]] = defaultdict(list)
+    for r in results:
+        by_w[r.workload].append(r)
+    fig, ax = plt.subplots(figsize=(5.6, 3.4))
+    width = 0.8 / len(by_w)
+    for i, (w, rs) in enumerate(by_w.items()):
+        xs = [j + i * width for j in range(len(rs))]
+        ax.bar(xs, [r.tops for r in rs], width=width, label=f"{w}, l = {rs[0].seq_len}")
+    steps = [r.accelerator[len(ABLATION_PREFIX):].replace(" ", "\n", 1)
+             for r in next(iter(by_w.values()))]
+    ax.set_xticks([j + width * (len(by_w) - 1) / 2 for j in range(len(steps))], steps, fontsize=8)
+    ax.set_ylabel("throughput (TOPS)")
+    ax.set_title("ablation: baseline CIM to HASTILY")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+DRAWERS: dict[str, Callable[[RunDocument], Any]] = {
+    "speedup": speedup, "tops_per_w": tops_per_w, "memory": memory,
+    "breakdown": breakdown, "ablation": ablation,
+}
+
+
+def draw_all(doc: RunDocument, directory: Path | str, *,
+             names: Sequence[str] = FIGURES, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+    """Draw the named figures into ``directory`` (created if missing); return the files."""
+    plt = _plt()
+    out_dir = Path(directory)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir}: exists and is not a directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in names:
+        if name not in DRAWERS:
+            raise UsageError(f"unknown figure {name!r}; choose from {', '.join(FIGURES)}")
+        fig = DRAWERS[name](doc)
+        for fmt in formats:
+            path = out_dir / f"{name}.{fmt}"
+            tmp = out_dir / f".{name}.tmp.{fmt}"
+            fig.savefig(tmp, format=fmt, metadata={"Date": None} if fmt == "svg" else {"Software": None})
+            tmp.replace(path)
+            written.append(path)
+        plt.close(fig)
+    return written
