@@ -7,6 +7,7 @@ stderr); 3 the run finished but some results have status ``error``.
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from collections.abc import Sequence
@@ -164,7 +165,7 @@ def run(
         if output is None:
             render_table(doc, out, baseline=base, breakdown=breakdown)
         else:
-            rec = Console(record=True, width=200, file=open("/dev/null", "w"))  # noqa: SIM115
+            rec = Console(record=True, width=200, file=io.StringIO())
             render_table(doc, rec, baseline=base, breakdown=breakdown)
             _emit(rec.export_text(), output)
     if save is not None:
@@ -245,7 +246,7 @@ def op(
     if output is None:
         out.print(table)
     else:
-        rec = Console(record=True, width=160, file=open("/dev/null", "w"))  # noqa: SIM115
+        rec = Console(record=True, width=160, file=io.StringIO())
         rec.print(table)
         _emit(rec.export_text(), output)
     if doc.has_errors:
@@ -391,7 +392,8 @@ def compare(
     thresholds = parse_thresholds(threshold or ())
     if output is not None:
         check_output_path(output)
-    report = compare_documents(load_document(base), load_document(head), thresholds)
+    report = compare_documents(load_document(base), load_document(head), thresholds,
+                               base_label=str(base), head_label=str(head))
     if fmt is Format.json:
         _emit(json.dumps(report.to_dict(), indent=2) + "\n", output)
     elif fmt is Format.markdown:
@@ -399,7 +401,7 @@ def compare(
     elif output is None:
         render_compare_table(report, out)
     else:
-        rec = Console(record=True, width=160, file=open("/dev/null", "w"))  # noqa: SIM115
+        rec = Console(record=True, width=160, file=io.StringIO())
         render_compare_table(report, rec)
         _emit(rec.export_text(), output)
     raise typer.Exit(report.exit_code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -75,7 +76,7 @@ def test_check_exit_codes(cli, tmp_path: Path) -> None:
     ("", "no [[claims]]"),
 ])
 def test_bad_claims_files(tmp_path: Path, body: str, message: str) -> None:
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(UsageError, match=re.escape(message)):
         load_claims(_claims_file(tmp_path, body))
 
 
