@@ -482,6 +482,58 @@ def plot(
         err.print(f"wrote {path}")
 
 
+@app.command()
+def bench(
+    seq_len: Annotated[Optional[list[int]], typer.Option(
+        "-l", "--seq-len", help="Sequence length (repeatable); default 512 and 2048.")] = None,
+    heads: Annotated[int, typer.Option("--heads", help="Attention heads.")] = 12,
+    head_dim: Annotated[int, typer.Option("--head-dim", help="Width of one head.")] = 64,
+    repeats: Annotated[int, typer.Option("--repeats", help="Timed calls; the median is reported.")] = 7,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed calls before timing.")] = 3,
+    threads: Annotated[Optional[int], typer.Option(
+        "--threads", help="Threads for every implementation (default: each library's own).")] = None,
+    memory_check: Annotated[bool, typer.Option(
+        "--memory-check", help="Also run attention_int8 at l = 16384 in a subprocess and report its extra memory.")] = False,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the JSON report here.")] = None,
+) -> None:
+    """Time the Cython kernels against NumPy (and PyTorch / onnxruntime when installed)."""
+    from .bench import attention_memory_check, render_bench, run_bench
+
+    for label, value, low in (("--heads", heads, 1), ("--head-dim", head_dim, 1),
+                              ("--repeats", repeats, 1), ("--warmup", warmup, 0)):
+        if value < low:
+            raise HastilyError(f"{label} must be >= {low}, got {value}")
+    if threads is not None and threads < 1:
+        raise HastilyError(f"--threads must be >= 1, got {threads}")
+    lens = seq_len or [512, 2048]
+    for s in lens:
+        if not 1 <= s <= 65536:
+            raise HastilyError(f"--seq-len must be between 1 and 65536, got {s}")
+    if output is not None:
+        check_output_path(output)
+    with err.status("benchmarking kernels (warm-up, then timed repeats)..."):
+        report = run_bench(seq_lens=lens, heads=heads, head_dim=head_dim, repeats=repeats,
+                           warmup=warmup, n_threads=threads)
+        mem = attention_memory_check(heads=heads, head_dim=head_dim, n_threads=threads) if memory_check else None
+    doc = report.to_dict()
+    if mem is not None:
+        from dataclasses import asdict
+
+        doc["memory_check"] = {**asdict(mem), "ok": mem.ok}
+    if output is not None:
+        write_atomic(output, json.dumps(doc, indent=2) + "\n")
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        return
+    render_bench(report, out)
+    if mem is not None:
+        out.print(f"memory: attention_int8 at l = {mem.seq_len}, {mem.heads} heads: "
+                  f"{mem.extra_maxrss_bytes / 2**20:.1f} MiB beyond inputs and output "
+                  f"(limit {mem.limit_bytes / 2**20:.0f} MiB, {'ok' if mem.ok else 'OVER'}; "
+                  f"kernel scratch {mem.kernel_scratch_bytes / 2**20:.1f} MiB, {mem.seconds:.1f} s)")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: one-line errors and documented exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)
