@@ -51,6 +51,10 @@ def _flags() -> tuple[list[str], list[str]]:
     if sys.platform == "win32":
         return (["/O2", "/openmp"], [])
     compile_args += ["-O0", "-g"] if DEBUG else ["-O3"]
+    # The kernels must equal the NumPy reference bit for bit: no fused multiply-add
+    # (it rounds once where the specification rounds twice), no fast-math reassociation.
+    if _compiler_accepts("-ffp-contract=off"):
+        compile_args.append("-ffp-contract=off")
     if os.environ.get("HASTILY_PORTABLE_BUILD") != "1" and _compiler_accepts("-march=native"):
         compile_args.append("-march=native")
     if os.environ.get("HASTILY_NO_OPENMP") != "1" and _compiler_accepts("-fopenmp"):

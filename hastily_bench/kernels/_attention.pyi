@@ -1,0 +1,22 @@
+"""Type stubs for the compiled module built from kernels/_attention.pyx (private: use
+hastily_bench.kernels). Arguments are trusted: the public wrappers validate them."""
+
+import numpy as np
+from numpy.typing import NDArray
+
+OPENMP: bool
+SIMD: str
+TILES: dict[str, int]
+
+def scratch_bytes(lq: int, lk: int, d: int, n_threads: int) -> int: ...
+def attention(
+    q: NDArray[np.int8],
+    k: NDArray[np.int8],
+    v: NDArray[np.int8],
+    c: float,
+    v_scale: float,
+    table: NDArray[np.float64],
+    mode: int,
+    out: NDArray[np.float32],
+    n_threads: int,
+) -> None: ...
