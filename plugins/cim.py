@@ -266,7 +266,7 @@ def model_ops(graph: OpGraph, p: ParamSet, mapping: Mapping_) -> list[OpModel]:
                 cores = max(1, math.ceil(rb * cb * upb / upc))
                 writes = 0
                 moved = op.output_bytes
-                category = "mvm"
+                category = "matmul"
             else:
                 # K^T (dh x L) or V (L x dh) written into arrays, one per (sequence, head)
                 k, n = (dh, L) if op.name == "attn_scores" else (L, dh)
