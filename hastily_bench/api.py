@@ -235,7 +235,7 @@ def metadata(host: PluginHost, *, numerics: str, command: Sequence[str] | None =
     return {
         "tool": "hastily-bench",
         "version": __version__,
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "command": list(command if command is not None else sys.argv),
         "host": {
             "python": platform.python_version(),

@@ -233,7 +233,6 @@ def _torch_attention(n_threads: int | None) -> Callable[..., Callable[[], object
 def _onnx_attention(n_threads: int | None) -> Callable[..., Callable[[], object]] | str:
     if not (_installed("onnxruntime") and _installed("onnx")):
         return "not installed"
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -262,7 +261,6 @@ def _onnx_attention(n_threads: int | None) -> Callable[..., Callable[[], object]
             model.SerializeToString(), opts, providers=["CPUExecutionProvider"]
         )
         feed = {"q": q, "k": k, "v": v}
-        del onnx
         return lambda: sess.run(None, feed)
 
     return make

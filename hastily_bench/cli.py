@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -90,7 +90,7 @@ def _version(value: bool) -> None:
 def _main(
     strict_plugins: Annotated[bool, typer.Option(
         "--strict-plugins", help="Fail when a plugin cannot be loaded instead of skipping it.")] = False,
-    version: Annotated[Optional[bool], typer.Option(
+    version: Annotated[bool | None, typer.Option(
         "--version", callback=_version, is_eager=True, help="Show the version and exit.")] = None,
 ) -> None:
     State.strict_plugins = strict_plugins
@@ -117,17 +117,17 @@ def _infer_format(fmt: Format | None, output: Path | None) -> Format:
 def run(
     workloads: Annotated[list[str], typer.Argument(
         help="Workload names (see 'workloads') or paths to .toml / Hugging Face config.json files.")],
-    accelerator: Annotated[Optional[list[str]], typer.Option(
+    accelerator: Annotated[list[str] | None, typer.Option(
         "-a", "--accelerator", help="Accelerator to run (repeatable); default: the built-in default set.")] = None,
-    seq_len: Annotated[Optional[list[int]], typer.Option(
+    seq_len: Annotated[list[int] | None, typer.Option(
         "-l", "--seq-len", help="Sequence length (repeatable); default 128 256 512 1024 2048 4096.")] = None,
-    batch: Annotated[Optional[list[int]], typer.Option(
+    batch: Annotated[list[int] | None, typer.Option(
         "-b", "--batch", help="Batch size (repeatable); default 1.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option(
+    set_: Annotated[list[str] | None, typer.Option(
         "--set", help="Override a parameter: ACCELERATOR.PARAM=VALUE (repeatable).")] = None,
-    fmt: Annotated[Optional[Format], typer.Option(
+    fmt: Annotated[Format | None, typer.Option(
         "--format", "-f", help="Output format; default table (or from the -o suffix).")] = None,
-    output: Annotated[Optional[Path], typer.Option(
+    output: Annotated[Path | None, typer.Option(
         "-o", "--output", help="Write the output here (atomically) instead of stdout.")] = None,
     baseline: Annotated[str, typer.Option(
         "--baseline", help="Reference accelerator for speedup and TOPS/W gain columns.")] = "a40-hf-bnb",
@@ -135,7 +135,7 @@ def run(
         "--numerics", help="Measure attention error with the kernels: off, sample (bounded), full.")] = Numerics.sample,
     breakdown: Annotated[bool, typer.Option(
         "--breakdown/--no-breakdown", help="Show the per-operation share of latency and energy.")] = True,
-    save: Annotated[Optional[Path], typer.Option(
+    save: Annotated[Path | None, typer.Option(
         "--save", help="Also keep the JSON results in this history directory, named by date and git commit.")] = None,
 ) -> None:
     """Estimate latency, throughput, energy and memory of workloads on accelerators."""
@@ -207,14 +207,14 @@ def op(
     workload: Annotated[str, typer.Option(
         "--workload", "-w", help="Workload whose shape (heads, hidden) the operation takes.")] = "bert-base",
     batch: Annotated[int, typer.Option("-b", "--batch", help="Batch size.")] = 1,
-    rows: Annotated[Optional[int], typer.Option("--rows", help="mvm: matrix rows (default hidden).")] = None,
-    cols: Annotated[Optional[int], typer.Option("--cols", help="mvm: matrix columns (default hidden).")] = None,
-    accelerator: Annotated[Optional[list[str]], typer.Option(
+    rows: Annotated[int | None, typer.Option("--rows", help="mvm: matrix rows (default hidden).")] = None,
+    cols: Annotated[int | None, typer.Option("--cols", help="mvm: matrix columns (default hidden).")] = None,
+    accelerator: Annotated[list[str] | None, typer.Option(
         "-a", "--accelerator", help="Accelerator (repeatable); default: the built-in default set.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option(
+    set_: Annotated[list[str] | None, typer.Option(
         "--set", help="Override a parameter: ACCELERATOR.PARAM=VALUE (repeatable).")] = None,
-    fmt: Annotated[Optional[Format], typer.Option("--format", "-f", help="Output format.")] = None,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the output here.")] = None,
+    fmt: Annotated[Format | None, typer.Option("--format", "-f", help="Output format.")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the output here.")] = None,
 ) -> None:
     """Latency and energy of one operation (of one layer) on each accelerator."""
     host = State.host()
@@ -274,7 +274,7 @@ def workloads(
 
 @app.command()
 def accelerators(
-    detail: Annotated[Optional[str], typer.Option(
+    detail: Annotated[str | None, typer.Option(
         "--detail", "-d", help="Show every parameter of this accelerator with unit and source.")] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
 ) -> None:
@@ -345,12 +345,12 @@ def plugins(
 
 @app.command()
 def calibrate(
-    dataset: Annotated[Optional[Path], typer.Argument(
+    dataset: Annotated[Path | None, typer.Argument(
         help="Measurement CSV (accelerator,workload,seq_len,batch,latency_ms); default: "
              "NVIDIA's TensorRT A100 BERT latencies.")] = None,
-    fit: Annotated[Optional[list[str]], typer.Option(
+    fit: Annotated[list[str] | None, typer.Option(
         "--fit", help="Fit this parameter (repeatable) before reporting; prints the fitted values.")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option(
+    set_: Annotated[list[str] | None, typer.Option(
         "--set", help="Override a parameter: ACCELERATOR.PARAM=VALUE (repeatable).")] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
 ) -> None:
@@ -380,13 +380,18 @@ def calibrate(
 def compare(
     base: Annotated[Path, typer.Argument(help="Results JSON of the reference run.")],
     head: Annotated[Path, typer.Argument(help="Results JSON of the run under test.")],
-    threshold: Annotated[Optional[list[str]], typer.Option(
+    threshold: Annotated[list[str] | None, typer.Option(
         "--threshold", "-t", help="METRIC=PCT: change beyond PCT percent in the bad direction is a regression (repeatable).")] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table, markdown or json.")] = Format.table,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the report here (atomically).")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the report here (atomically).")] = None,
 ) -> None:
     """Compare two result files; exit 1 on a regression, 2 on bad input."""
-    from .compare import compare_documents, parse_thresholds, render_compare_markdown, render_compare_table
+    from .compare import (
+        compare_documents,
+        parse_thresholds,
+        render_compare_markdown,
+        render_compare_table,
+    )
     from .results import load_document
 
     thresholds = parse_thresholds(threshold or ())
@@ -412,15 +417,16 @@ def reproduce(
     check: Annotated[bool, typer.Option(
         "--check", help="Exit 1 when a headline claim is outside its tolerance.")] = False,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table, json or markdown.")] = Format.table,
-    plots: Annotated[Optional[Path], typer.Option(
+    plots: Annotated[Path | None, typer.Option(
         "--plots", help="Also draw every figure (PNG and SVG) into this directory.")] = None,
-    results: Annotated[Optional[Path], typer.Option(
+    results: Annotated[Path | None, typer.Option(
         "--results", help="Also save the results behind the table (JSON) here.")] = None,
-    claims: Annotated[Optional[Path], typer.Option(
+    claims: Annotated[Path | None, typer.Option(
         "--claims", help="Claims file (default: the paper's figures shipped with the package).")] = None,
 ) -> None:
     """Every published figure of the paper next to what the models compute."""
-    from .reproduce import render_markdown, reproduce as do_reproduce
+    from .reproduce import render_markdown
+    from .reproduce import reproduce as do_reproduce
 
     host = State.host()
     if results is not None:
@@ -470,7 +476,7 @@ def reproduce(
 def plot(
     results: Annotated[Path, typer.Argument(help="Results JSON (from 'run -o' or 'reproduce --results').")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Directory for the figures.")] = Path("figures"),
-    figure: Annotated[Optional[list[str]], typer.Option(
+    figure: Annotated[list[str] | None, typer.Option(
         "--figure", help="Only these figures (repeatable): speedup, tops_per_w, memory, breakdown, ablation.")] = None,
 ) -> None:
     """Draw the paper's figures from a saved results file (needs hastily-bench[plot])."""
@@ -484,18 +490,18 @@ def plot(
 
 @app.command()
 def bench(
-    seq_len: Annotated[Optional[list[int]], typer.Option(
+    seq_len: Annotated[list[int] | None, typer.Option(
         "-l", "--seq-len", help="Sequence length (repeatable); default 512 and 2048.")] = None,
     heads: Annotated[int, typer.Option("--heads", help="Attention heads.")] = 12,
     head_dim: Annotated[int, typer.Option("--head-dim", help="Width of one head.")] = 64,
     repeats: Annotated[int, typer.Option("--repeats", help="Timed calls; the median is reported.")] = 7,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed calls before timing.")] = 3,
-    threads: Annotated[Optional[int], typer.Option(
+    threads: Annotated[int | None, typer.Option(
         "--threads", help="Threads for every implementation (default: each library's own).")] = None,
     memory_check: Annotated[bool, typer.Option(
         "--memory-check", help="Also run attention_int8 at l = 16384 in a subprocess and report its extra memory.")] = False,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the JSON report here.")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the JSON report here.")] = None,
 ) -> None:
     """Time the Cython kernels against NumPy (and PyTorch / onnxruntime when installed)."""
     from .bench import attention_memory_check, render_bench, run_bench

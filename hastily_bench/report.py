@@ -119,6 +119,9 @@ def render_table(doc: RunDocument, console: Console, *, baseline: str | None,
                 row.append(r.status if r.ok else f"[red]{r.status}[/red]: {r.error}")
             table.add_row(*row)
         console.print(table)
+        for r in group:
+            for note in r.notes:
+                console.print(f"  [dim]{r.accelerator}: {note}[/dim]", highlight=False)
         if breakdown:
             render_breakdown(group, console)
 
@@ -193,4 +196,7 @@ def render_markdown(doc: RunDocument, *, baseline: str | None) -> str:
                       r.status if r.ok else f"{r.status}: {r.error}"]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        notes = [f"- `{r.accelerator}`: {n}" for r in group for n in r.notes]
+        if notes:
+            lines += [*notes, ""]
     return "\n".join(lines)

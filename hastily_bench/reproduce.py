@@ -25,7 +25,7 @@ KINDS = ("value", "ratio", "range", "exp_error")
 #: Latency-like metrics: a ratio of them is reference / accelerator (a speedup).
 LOWER_IS_BETTER = {"latency_s", "energy_j", "energy_per_inference_j", "memory_bytes"}
 #: Ablation steps, from the baseline to HASTILY, as overrides of the ``hastily`` model.
-ABLATION = (
+ABLATION: tuple[tuple[str, dict[str, str]], ...] = (
     ("baseline", {"lut_exp": "false", "multicore_softmax": "false", "fine_grained_pipeline": "false"}),
     ("+ table exponent", {"multicore_softmax": "false", "fine_grained_pipeline": "false"}),
     ("+ multi-core softmax", {"fine_grained_pipeline": "false"}),

@@ -53,7 +53,6 @@ from pathlib import Path
 from typing import Any
 
 from hastily_bench.api import (
-    GELU,
     LAYERNORM,
     MATMUL,
     SOFTMAX,
@@ -265,7 +264,7 @@ def model_ops(graph: OpGraph, p: ParamSet, mapping: Mapping_) -> list[OpModel]:
                 red_elems = (rb - 1) * op.n
                 cores = max(1, math.ceil(rb * cb * upb / upc))
                 writes = 0
-                moved = op.output_bytes
+                moved = float(op.output_bytes)
                 category = "matmul"
             else:
                 # K^T (dh x L) or V (L x dh) written into arrays, one per (sequence, head)
@@ -411,11 +410,14 @@ def estimate(graph: OpGraph, p: ParamSet) -> Estimate:
     static = p.f("static_power_w_per_mm2") * area * latency
     breakdown.append(OpCost("static", 0.0, static, "static"))
     adc = N * sum(m.adc_energy_j for m in models)
-    notes: tuple[str, ...] = ()
-    if mapping.scaled:
-        notes = (f"chip scaled from {mapping.tiles_available} to {mapping.tiles} tiles to hold "
-                 f"{mapping.required_uclms} UCLMs (weights {mapping.weight_uclms}, K/V {mapping.kv_uclms})",)
     per_tile = p.i("cores_per_tile") * p.i("uclms_per_core")
+    notes = [f"chip {area:.0f} mm2 ({area / p.f('paper_area_mm2'):.2f}x the paper's "
+             f"{p.f('paper_area_mm2'):.0f} mm2 at 32 nm), {mapping.required_uclms} of "
+             f"{mapping.tiles * per_tile} UCLMs used"]
+    if mapping.scaled:
+        notes.append(f"chip scaled from {mapping.tiles_available} to {mapping.tiles} tiles to hold "
+                     f"{mapping.required_uclms} UCLMs (weights {mapping.weight_uclms}, "
+                     f"K/V {mapping.kv_uclms}); scale_to_fit=false makes this unsupported")
     est = Estimate.from_breakdown(
         breakdown,
         memory_bytes=memory_bytes(graph, p),
@@ -432,7 +434,7 @@ def estimate(graph: OpGraph, p: ParamSet) -> Estimate:
             "chip_scaled": mapping.scaled,
             "adc_energy_share": adc / max(1e-300, sum(c.energy_j for c in breakdown)),
         },
-        notes=notes,
+        notes=tuple(notes),
     )
     return est
 

@@ -7,9 +7,9 @@ import math
 from pathlib import Path
 
 import pytest
+from hastily_bench.plugins import cim
 
 from hastily_bench.api import build_graph, configured_accelerator, estimate_point, op_graph
-from hastily_bench.plugins import cim
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -56,7 +56,9 @@ def test_chip_that_does_not_fit(host) -> None:
     r = _result(host, "hastily", "bert-large", 512, scale_to_fit="false")
     assert r.status == "unsupported" and "UCLMs" in r.error
     r = _result(host, "hastily", "bert-large", 512)
-    assert r.ok and r.extra["chip_scaled"] is True and r.notes
+    assert r.ok and r.extra["chip_scaled"] is True
+    assert any("scaled from 186" in n for n in r.notes)
+    assert any("the paper's 330 mm2" in n for n in r.notes)
     assert r.extra["uclms_required"] > r.extra["uclms_available"]
 
 

@@ -19,6 +19,7 @@ def test_run_default_prints_the_comparison(cli) -> None:
     for name in ("hastily", "baseline-cim", "a40-hf-bnb", "a40-tensorrt"):
         assert name in r.out
     assert "seq_len 1024" in r.out and "speedup" in r.out and "breakdown" in r.out
+    assert "hastily: chip 577 mm2 (1.75x the paper's 330 mm2 at 32 nm)" in r.out
 
 
 def test_default_sequence_lengths(cli) -> None:

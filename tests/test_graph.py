@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from hastily_bench.errors import UsageError
-from hastily_bench.graph import MAX_BATCH, MAX_SEQ_LEN, MATMUL, build_graph
+from hastily_bench.graph import MATMUL, MAX_BATCH, MAX_SEQ_LEN, build_graph
 
 
 def test_bert_base_counts_are_exact(host) -> None:

@@ -6,7 +6,12 @@ from pathlib import Path
 import pytest
 
 from hastily_bench.errors import UsageError
-from hastily_bench.workload import Workload, load_workload_file, workload_from_hf_config, workload_from_toml
+from hastily_bench.workload import (
+    Workload,
+    load_workload_file,
+    workload_from_hf_config,
+    workload_from_toml,
+)
 
 BUILTIN = {
     "bert-tiny": (2, 128, 2, 512),
