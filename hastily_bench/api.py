@@ -31,7 +31,7 @@ from .errors import HastilyError, PluginError, Unsupported, UsageError
 from .graph import GELU, LAYERNORM, MATMUL, SOFTMAX, Op, OpGraph, build_graph, check_point
 from .hookspecs import hookimpl
 from .host import PluginHost, PluginInfo, RegisteredAccelerator
-from .params import Param, ParamSet, load_params, load_toml, params_from_mapping
+from .params import Param, ParamSet, load_package_toml, load_params, load_toml, params_from_mapping
 from .results import Result, RunDocument, failed_result, result_from_estimate, validate_estimate
 from .workload import Workload, load_workload_file
 
@@ -39,7 +39,7 @@ __all__ = [
     "AcceleratorSpec", "Arithmetic", "ArithmeticFn", "Estimate", "EstimateFn", "OpCost",
     "fixed_arithmetic", "HastilyError", "PluginError", "Unsupported", "UsageError",
     "GELU", "LAYERNORM", "MATMUL", "SOFTMAX", "Op", "OpGraph", "build_graph", "hookimpl",
-    "PluginHost", "PluginInfo", "Param", "ParamSet", "load_params", "load_toml",
+    "PluginHost", "PluginInfo", "Param", "ParamSet", "load_package_toml", "load_params", "load_toml",
     "params_from_mapping", "Result", "RunDocument", "Workload", "RunRequest", "run",
     "resolve_workload", "parse_overrides", "configured_accelerator", "estimate_point",
     "DEFAULT_SEQ_LENS", "NUMERICS_MODES", "metadata", "OP_KINDS", "op_graph", "run_op",

@@ -444,19 +444,13 @@ def reproduce(
                              justify="right" if col in ("published", "modelled", "error") else "left")
         for r in report.results:
             c = r.claim
-            tol = ("-" if c.tolerance is None else "bound" if c.tolerance == "bound"
-                   else f"±{float(c.tolerance):.0%}")
-            if c.kind == "range" and c.published_low is not None:
-                tol = "overlap"
             colour = {"ok": "green", "overlaps": "green", "off": "red", "disjoint": "red",
-                      "error": "red"}.get(r.verdict, "")
-            verdict = f"[{colour}]{r.verdict}[/{colour}]" if colour else r.verdict
-            if not c.headline and r.verdict != "info":
-                verdict += " (not headline)"
+                      "error": "red"}.get(r.verdict, "default")
             name = c.claim + (f"\n[dim]{c.note}[/dim]" if c.note else "")
             table.add_row(name, c.published_text(), r.configuration, r.modelled_text(),
-                          "-" if r.rel_error is None else f"{r.rel_error:+.1%}", tol,
-                          verdict + (f"\n[dim]{r.detail}[/dim]" if r.detail else ""))
+                          r.error_text(), r.tolerance_text(),
+                          f"[{colour}]{r.verdict_text()}[/{colour}]"
+                          + (f"\n[dim]{r.detail}[/dim]" if r.detail else ""))
         out.print(table)
         failed = report.failed
         out.print(f"{len(report.results)} claims, {len(failed)} headline claim(s) outside tolerance"

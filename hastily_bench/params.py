@@ -16,6 +16,7 @@ import math
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -272,6 +273,30 @@ def load_toml(path: Path | str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{p}: malformed TOML ({exc})") from None
+
+
+def load_json(path: Path | str) -> Any:
+    """Read a JSON file, turning every failure into one-line :class:`UsageError`."""
+    p = Path(path)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"{p}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{p}: cannot read ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{p}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def load_package_toml(package: str, filename: str, *, schema_version: int = 1) -> dict[str, Any]:
+    """Read a TOML data file shipped inside ``package`` and check its ``schema_version``.
+
+    For plugins' presets: ``load_package_toml("my_plugin", "presets.toml")``.
+    """
+    path = Path(str(resources.files(package).joinpath(filename)))
+    doc = load_toml(path)
+    check_schema_version(doc, schema_version, f"{package}/{filename}")
+    return doc
 
 
 def check_schema_version(doc: Mapping[str, Any], expected: int, origin: str) -> None:

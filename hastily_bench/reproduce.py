@@ -93,6 +93,22 @@ class ClaimResult:
             return f"{_num(self.modelled_low)}-{_num(self.modelled_high)} {u}".strip()
         return f"{_num(self.modelled)} {u}".strip() if self.modelled is not None else "-"
 
+    def tolerance_text(self) -> str:
+        c = self.claim
+        if c.kind == "range" and c.published_low is not None:
+            return "overlap"
+        if c.tolerance is None:
+            return "-"
+        return "bound" if c.tolerance == "bound" else f"±{float(c.tolerance):.0%}"
+
+    def error_text(self) -> str:
+        return "-" if self.rel_error is None else f"{self.rel_error:+.1%}"
+
+    def verdict_text(self) -> str:
+        """The verdict, marked when the claim does not count for ``--check``."""
+        headline = self.claim.headline or self.verdict == "info"
+        return self.verdict + ("" if headline else " (not headline)")
+
     def to_dict(self) -> dict[str, Any]:
         c = self.claim
         return {
@@ -300,13 +316,8 @@ def render_markdown(report: ReproduceReport) -> str:
     lines = [head, "|---|---:|---|---:|---:|---:|---|"]
     for r in report.results:
         c = r.claim
-        tol = ("-" if c.tolerance is None else "bound" if c.tolerance == "bound"
-               else f"±{float(c.tolerance):.0%}")
-        if c.kind == "range" and c.published_low is not None:
-            tol = "overlap"
-        err = "-" if r.rel_error is None else f"{r.rel_error:+.1%}"
-        verdict = r.verdict + ("" if c.headline or r.verdict == "info" else " (not headline)")
         note = f" ({c.note})" if c.note else ""
         lines.append(f"| {c.claim}{note} | {c.published_text()} | {r.configuration} | "
-                     f"{r.modelled_text()} | {err} | {tol} | {verdict} |")
+                     f"{r.modelled_text()} | {r.error_text()} | {r.tolerance_text()} | "
+                     f"{r.verdict_text()} |")
     return "\n".join(lines) + "\n"

@@ -22,6 +22,7 @@ from typing import Any
 
 from .accelerator import Estimate, OpCost
 from .errors import PluginError, UsageError
+from .params import load_json
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "error", "unsupported")
@@ -276,16 +277,7 @@ class RunDocument:
 
 def load_document(path: Path | str) -> RunDocument:
     """Read a results JSON file, with one-line errors for every failure."""
-    p = Path(path)
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{p}: cannot read ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{p}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
-    return RunDocument.from_dict(doc, origin=str(p))
+    return RunDocument.from_dict(load_json(path), origin=str(path))
 
 
 def results_schema() -> Json:

@@ -8,7 +8,6 @@ throughput figures count the encoder's matrix products only.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
-from .params import check_schema_version, load_toml
+from .params import check_schema_version, load_json, load_toml
 
 WORKLOAD_SCHEMA_VERSION = 1
 
@@ -150,14 +149,7 @@ def workload_from_hf_config(path: Path | str, *, precision: str = "int8") -> Wor
     """
     p = Path(path)
     origin = str(p)
-    try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{origin}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{origin}: cannot read ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{origin}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+    doc = load_json(p)
     if not isinstance(doc, dict):
         raise UsageError(f"{origin}: expected a JSON object")
     model_type = str(doc.get("model_type", "")).lower()

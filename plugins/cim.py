@@ -48,8 +48,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from hastily_bench.api import (
@@ -66,7 +64,7 @@ from hastily_bench.api import (
     Unsupported,
     build_graph,
     hookimpl,
-    load_toml,
+    load_package_toml,
     params_from_mapping,
 )
 
@@ -75,16 +73,11 @@ PRESETS = "cim.toml"
 ATTENTION_SIDE = ("attn_scores", "softmax", "attn_context")
 
 
-def _preset_path() -> Path:
-    return Path(str(resources.files("hastily_bench.plugins").joinpath(PRESETS)))
-
 
 @lru_cache(maxsize=1)
 def presets() -> dict[str, Any]:
-    doc = load_toml(_preset_path())
-    if doc.get("schema_version") != 1:
-        raise ValueError(f"{PRESETS}: unsupported schema_version {doc.get('schema_version')!r}")
-    return doc
+    """The parsed ``cim.toml``: ``{"params": {...}, "accelerators": {...}}``."""
+    return load_package_toml("hastily_bench.plugins", PRESETS)
 
 
 def preset_params(name: str) -> ParamSet:

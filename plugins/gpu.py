@@ -33,8 +33,6 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from hastily_bench.api import (
@@ -50,7 +48,7 @@ from hastily_bench.api import (
     OpGraph,
     ParamSet,
     hookimpl,
-    load_toml,
+    load_package_toml,
     params_from_mapping,
 )
 
@@ -58,17 +56,11 @@ PRESETS = "gpus.toml"
 ATTENTION_OPS = ("attn_scores", "softmax", "attn_context")
 
 
-def _preset_path() -> Path:
-    return Path(str(resources.files("hastily_bench.plugins").joinpath(PRESETS)))
-
 
 @lru_cache(maxsize=1)
 def presets() -> dict[str, Any]:
     """The parsed ``gpus.toml``: ``{"devices": {...}, "stacks": {...}}``."""
-    doc = load_toml(_preset_path())
-    if doc.get("schema_version") != 1:
-        raise ValueError(f"{PRESETS}: unsupported schema_version {doc.get('schema_version')!r}")
-    return doc
+    return load_package_toml("hastily_bench.plugins", PRESETS)
 
 
 def device_params(device: str, stack: str) -> ParamSet:
