@@ -17,6 +17,7 @@ Memory columns
 
 from __future__ import annotations
 
+import functools
 import gc
 import importlib.util
 import json
@@ -324,8 +325,8 @@ def run_bench(
         for sm in ("lut", "exact"):
             timed.append((
                 f"hastily int8 {sm}",
-                lambda sm=sm: kernels.attention_int8(q8, k8, v8, qs, ks, vs, softmax=sm,
-                                                     n_threads=n_threads),
+                functools.partial(kernels.attention_int8, q8, k8, v8, qs, ks, vs, softmax=sm,
+                                  n_threads=n_threads),
                 scratch if kernels.COMPILED else None,
                 method,
             ))

@@ -6,6 +6,7 @@ status through typed methods.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 from collections.abc import Callable, Iterable, Mapping
@@ -30,6 +31,10 @@ BUILTIN_PLUGINS: dict[str, str] = {
 }
 
 HOOK_NAMES = ("hastily_register_accelerators", "hastily_register_workloads")
+
+
+def _identity(obj: object) -> object:
+    return obj
 
 
 @dataclass
@@ -107,10 +112,10 @@ class PluginHost:
 
         for name, modname in (BUILTIN_PLUGINS if builtins is None else builtins).items():
             info = PluginInfo(name, "hastily-bench", __version__, builtin=True)
-            self._try_register(info, lambda m=modname: importlib.import_module(m))
+            self._try_register(info, functools.partial(importlib.import_module, modname))
         for name, obj in extra_plugins:
             info = PluginInfo(name, "<in-process>", "", builtin=False)
-            self._try_register(info, lambda o=obj: o)
+            self._try_register(info, functools.partial(_identity, obj))
         if autoload:
             self._load_entry_points()
         else:

@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, ValuesView
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -184,7 +184,7 @@ class ParamSet(Mapping[str, Param]):
             raise TypeError(f"parameter {name!r} is not a string: {v!r}")
         return v
 
-    def values(self) -> Any:  # type: ignore[override]
+    def values(self) -> ValuesView[Param]:
         return self._params.values()
 
     def as_dict(self) -> dict[str, Value]:

@@ -46,6 +46,12 @@ def _plain_log_axes(ax: Any, ticker: Any) -> None:
     ax.yaxis.set_minor_formatter(ticker.NullFormatter())
 
 
+def _v(value: float | None) -> float:
+    """A metric of an ``ok`` result (never None there)."""
+    assert value is not None
+    return float(value)
+
+
 def _ok(doc: RunDocument, batch: int = 1) -> list[Result]:
     return [r for r in doc.results if r.ok and r.batch == batch
             and not r.accelerator.startswith(ABLATION_PREFIX)]
@@ -74,7 +80,7 @@ def speedup(doc: RunDocument, ax_row: Any = None) -> Any:
         for ref in refs:
             s = _series(results, w, ref)
             ls = sorted(set(h) & set(s))
-            ax.plot(ls, [s[x].latency_s / h[x].latency_s for x in ls], marker="o", label=f"over {ref}")
+            ax.plot(ls, [_v(s[x].latency_s) / _v(h[x].latency_s) for x in ls], marker="o", label=f"over {ref}")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         ax.set_xlabel("sequence length (tokens)")
@@ -124,7 +130,7 @@ def memory(doc: RunDocument) -> Any:
     for acc in dict.fromkeys(r.accelerator for r in results if r.workload == w):
         s = _series(results, w, acc)
         ls = sorted(s)
-        ax.plot(ls, [s[x].memory_bytes / 2**20 for x in ls], marker="o", label=acc)
+        ax.plot(ls, [_v(s[x].memory_bytes) / 2**20 for x in ls], marker="o", label=acc)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("sequence length (tokens)")

@@ -244,7 +244,7 @@ def evaluate(claims: Sequence[Claim], sweep: Mapping[str, Sequence[Any]], *,
 def _judge(c: Claim, conf: str, point: Any, sweep: Mapping[str, Sequence[Any]]) -> ClaimResult:
     if c.kind == "exp_error":
         value = max_exp_error(c.residual)
-        ok = value <= c.published if c.tolerance == "bound" else math.isclose(
+        ok = value <= (c.published or 0.0) if c.tolerance == "bound" else math.isclose(
             value, c.published or 0.0, rel_tol=float(c.tolerance or 0))
         return ClaimResult(c, conf, modelled=value,
                            rel_error=value / c.published - 1 if c.published else None,
