@@ -10,6 +10,7 @@ host facts live in ``metadata`` only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -314,10 +315,8 @@ def write_atomic(path: Path | str, text: str) -> None:
         os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, p)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         raise
 
 
