@@ -23,7 +23,18 @@ from _common cimport HB_OPENMP, HB_SIMD_NAME, hb_table_q15
 
 cdef extern from *:
     """
-    #if defined(__AVX512VL__)
+    #if defined(__AVX512VNNI__) && defined(__AVX512BW__) && defined(__AVX512VL__)
+    /* zmm micro-kernels: 4 rows x 4 zmm = 16 independent accumulators. */
+    #define HB_ZMM 1
+    #if defined(__GNUC__) && !defined(__clang__)
+    /* acc += a . b in place; as an intrinsic in a loop GCC 12 copies the accumulators. */
+    #define HB_DP(acc, a, b) __asm__("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b))
+    #else
+    #define HB_DP(acc, a, b) acc = _mm512_dpwssd_epi32(acc, a, b)
+    #endif
+    #define HB_KB 64    /* keys per score micro-tile */
+    #define HB_DC 64    /* head_dim columns per P.V micro-tile */
+    #elif defined(__AVX512VL__)
     /* 32 vector registers: 4 rows x 4 vectors = 16 independent accumulators, enough to hide
        the vpdpwssd latency. */
     #define HB_KB 32    /* keys per score micro-tile */
@@ -54,7 +65,51 @@ cdef extern from *:
        out[r * ldo + l] = sum_d q[r][d] * k[l][d] (exact int32). */
     static void hb_qk_block(const int32_t *qw, const int16_t *kb, int64_t P, int32_t *out,
                             int64_t ldo) {
-    #if defined(__AVX2__)
+    #if defined(HB_ZMM)
+        /* Written out accumulator by accumulator: with arrays of accumulators GCC 12 copies
+           every vpdpwssd operand through extra registers. */
+        __m512i a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00;
+        __m512i a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+        __m512i a20 = a00, a21 = a00, a22 = a00, a23 = a00;
+        __m512i a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+        const int32_t *q0 = qw, *q1 = qw + P, *q2 = qw + 2 * P, *q3 = qw + 3 * P;
+        int64_t p;
+        for (p = 0; p < P; p++) {
+            const int16_t *k = kb + p * HB_KB * 2;
+            const __m512i b0 = _mm512_loadu_si512((const void *)k);
+            const __m512i b1 = _mm512_loadu_si512((const void *)(k + 32));
+            const __m512i b2 = _mm512_loadu_si512((const void *)(k + 64));
+            const __m512i b3 = _mm512_loadu_si512((const void *)(k + 96));
+            __m512i a = _mm512_set1_epi32(q0[p]);
+            HB_DP(a00, a, b0); HB_DP(a01, a, b1);
+            HB_DP(a02, a, b2); HB_DP(a03, a, b3);
+            a = _mm512_set1_epi32(q1[p]);
+            HB_DP(a10, a, b0); HB_DP(a11, a, b1);
+            HB_DP(a12, a, b2); HB_DP(a13, a, b3);
+            a = _mm512_set1_epi32(q2[p]);
+            HB_DP(a20, a, b0); HB_DP(a21, a, b1);
+            HB_DP(a22, a, b2); HB_DP(a23, a, b3);
+            a = _mm512_set1_epi32(q3[p]);
+            HB_DP(a30, a, b0); HB_DP(a31, a, b1);
+            HB_DP(a32, a, b2); HB_DP(a33, a, b3);
+        }
+        _mm512_storeu_si512((void *)(out), a00);
+        _mm512_storeu_si512((void *)(out + 16), a01);
+        _mm512_storeu_si512((void *)(out + 32), a02);
+        _mm512_storeu_si512((void *)(out + 48), a03);
+        _mm512_storeu_si512((void *)(out + ldo), a10);
+        _mm512_storeu_si512((void *)(out + ldo + 16), a11);
+        _mm512_storeu_si512((void *)(out + ldo + 32), a12);
+        _mm512_storeu_si512((void *)(out + ldo + 48), a13);
+        _mm512_storeu_si512((void *)(out + 2 * ldo), a20);
+        _mm512_storeu_si512((void *)(out + 2 * ldo + 16), a21);
+        _mm512_storeu_si512((void *)(out + 2 * ldo + 32), a22);
+        _mm512_storeu_si512((void *)(out + 2 * ldo + 48), a23);
+        _mm512_storeu_si512((void *)(out + 3 * ldo), a30);
+        _mm512_storeu_si512((void *)(out + 3 * ldo + 16), a31);
+        _mm512_storeu_si512((void *)(out + 3 * ldo + 32), a32);
+        _mm512_storeu_si512((void *)(out + 3 * ldo + 48), a33);
+    #elif defined(__AVX2__)
         __m256i acc[HB_QB][HB_NV];
         int64_t p;
         int r, v;
@@ -96,7 +151,47 @@ cdef extern from *:
         int r, i;
         int32_t tmp[HB_QB][HB_DC];
         for (c = 0; c < Dv; c += HB_DC) {
-    #if defined(__AVX2__)
+    #if defined(HB_ZMM)
+            __m512i a00 = _mm512_setzero_si512(), a01 = a00, a02 = a00, a03 = a00;
+            __m512i a10 = a00, a11 = a00, a12 = a00, a13 = a00;
+            __m512i a20 = a00, a21 = a00, a22 = a00, a23 = a00;
+            __m512i a30 = a00, a31 = a00, a32 = a00, a33 = a00;
+            const int16_t *e0 = E, *e1 = E + ldE, *e2 = E + 2 * ldE, *e3 = E + 3 * ldE;
+            (void)i;
+            for (jp = jp0; jp < jp1; jp++) {
+                const int16_t *vp = Vp + (jp * Dv + c) * 2;
+                const __m512i b0 = _mm512_loadu_si512((const void *)vp);
+                const __m512i b1 = _mm512_loadu_si512((const void *)(vp + 32));
+                const __m512i b2 = _mm512_loadu_si512((const void *)(vp + 64));
+                const __m512i b3 = _mm512_loadu_si512((const void *)(vp + 96));
+                __m512i a = _mm512_set1_epi32(hb_load_i32(e0 + 2 * jp));
+                HB_DP(a00, a, b0); HB_DP(a01, a, b1);
+                HB_DP(a02, a, b2); HB_DP(a03, a, b3);
+                a = _mm512_set1_epi32(hb_load_i32(e1 + 2 * jp));
+                HB_DP(a10, a, b0); HB_DP(a11, a, b1);
+                HB_DP(a12, a, b2); HB_DP(a13, a, b3);
+                a = _mm512_set1_epi32(hb_load_i32(e2 + 2 * jp));
+                HB_DP(a20, a, b0); HB_DP(a21, a, b1);
+                HB_DP(a22, a, b2); HB_DP(a23, a, b3);
+                a = _mm512_set1_epi32(hb_load_i32(e3 + 2 * jp));
+                HB_DP(a30, a, b0); HB_DP(a31, a, b1);
+                HB_DP(a32, a, b2); HB_DP(a33, a, b3);
+            }
+            #define HB_ACC64(dst, x) do { \
+                _mm512_storeu_si512((void *)(dst), _mm512_add_epi64(_mm512_loadu_si512((const void *)(dst)), \
+                    _mm512_cvtepi32_epi64(_mm512_castsi512_si256(x)))); \
+                _mm512_storeu_si512((void *)((dst) + 8), _mm512_add_epi64(_mm512_loadu_si512((const void *)((dst) + 8)), \
+                    _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(x, 1)))); } while (0)
+            HB_ACC64(A + c, a00); HB_ACC64(A + c + 16, a01); HB_ACC64(A + c + 32, a02); HB_ACC64(A + c + 48, a03);
+            HB_ACC64(A + Dv + c, a10); HB_ACC64(A + Dv + c + 16, a11);
+            HB_ACC64(A + Dv + c + 32, a12); HB_ACC64(A + Dv + c + 48, a13);
+            HB_ACC64(A + 2 * Dv + c, a20); HB_ACC64(A + 2 * Dv + c + 16, a21);
+            HB_ACC64(A + 2 * Dv + c + 32, a22); HB_ACC64(A + 2 * Dv + c + 48, a23);
+            HB_ACC64(A + 3 * Dv + c, a30); HB_ACC64(A + 3 * Dv + c + 16, a31);
+            HB_ACC64(A + 3 * Dv + c + 32, a32); HB_ACC64(A + 3 * Dv + c + 48, a33);
+            #undef HB_ACC64
+            continue;
+    #elif defined(__AVX2__)
             __m256i acc[HB_QB][HB_NC];
             int v;
             for (r = 0; r < HB_QB; r++)
@@ -200,10 +295,107 @@ cdef extern from *:
         return sum;
     }
 
+    #if defined(HB_HAVE_AVX512) && defined(__AVX512BW__)
+    #define HB_FAST_Q15 1
+    /* hb_exp_row_q15 for the table modes (0, 1), the same values with fewer operations. Each
+       rewrite is exact for x in [HB_X_CLAMP, 0] (no overflow, no subnormal result):
+       - t * 128 = (x * LOG2E) * 128 = x * (LOG2E * 128): scaling by 2^7 commutes with
+         rounding (and floor(t * 128) is -1 for every tiny negative x either way);
+       - e * 2^15 = (T[d] / 2^15) * (1 + r) * 2^n * 2^15 = round(T[d] * (1 + r)) * 2^n, and
+         * 2^n is vscalefpd by k = N / 128 (floor(k) = n), exact;
+       - min(trunc(y), 32767) = trunc(min(y, 32767)) for y >= 0.
+       The table is looked up as 16-bit words (4 registers, two vpermt2w per 16 lanes). */
+    HB_INLINE int64_t hb_exp_row_q15_fast(const int32_t *S, int64_t n, double c, const double *tab,
+                                          const int32_t *tab32, const int mode, int16_t *E) {
+        int64_t j = 0, sum = 0, jc;
+        int32_t m = S[0];
+        double dm;
+        __m512i T0, T1, T2, T3;
+        uint16_t w[128];
+        int i;
+        for (j = 1; j < n; j++) m = S[j] > m ? S[j] : m;
+        dm = (double)m;
+        for (i = 0; i < 128; i++) w[i] = (uint16_t)tab32[i];
+        T0 = _mm512_loadu_si512((const void *)w);
+        T1 = _mm512_loadu_si512((const void *)(w + 32));
+        T2 = _mm512_loadu_si512((const void *)(w + 64));
+        T3 = _mm512_loadu_si512((const void *)(w + 96));
+        {
+            const __m512d cv = _mm512_set1_pd(c), dmv = _mm512_set1_pd(dm);
+            const __m512d lo = _mm512_set1_pd(HB_X_CLAMP);
+            const __m512d l2e128 = _mm512_set1_pd(HB_LOG2E * 128.0);
+            const __m512d inv128 = _mm512_set1_pd(0.0078125), ln2 = _mm512_set1_pd(HB_LN2);
+            const __m512d one = _mm512_set1_pd(1.0), half = _mm512_set1_pd(0.5);
+            const __m512d qmax = _mm512_set1_pd(32767.0);
+            const __m512i m127 = _mm512_set1_epi32(127), b64 = _mm512_set1_epi32(64);
+            j = 0;
+            while (j + 16 <= n) {
+                /* int32 lane sums: at most 4096 x 32767 per lane before they are flushed */
+                __m512i acc = _mm512_setzero_si512();
+                jc = j + 16 * 4096;
+                if (jc > n) jc = n;
+                for (; j + 16 <= jc; j += 16) {
+                    const __m512i s = _mm512_loadu_si512((const void *)(S + j));
+                    __m512d x0 = _mm512_cvtepi32_pd(_mm512_castsi512_si256(s));
+                    __m512d x1 = _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(s, 1));
+                    __m512d N0, N1, k0, k1, y0, y1;
+                    __m512i I, d, L;
+                    __mmask16 m6;
+                    x0 = _mm512_max_pd(_mm512_mul_pd(cv, _mm512_sub_pd(x0, dmv)), lo);
+                    x1 = _mm512_max_pd(_mm512_mul_pd(cv, _mm512_sub_pd(x1, dmv)), lo);
+                    N0 = _mm512_roundscale_pd(_mm512_mul_pd(x0, l2e128), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+                    N1 = _mm512_roundscale_pd(_mm512_mul_pd(x1, l2e128), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+                    I = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvttpd_epi32(N0)),
+                                           _mm512_cvttpd_epi32(N1), 1);
+                    d = _mm512_and_si512(I, m127);
+                    m6 = _mm512_test_epi32_mask(d, b64);
+                    L = _mm512_mask_blend_epi32(m6,
+                        _mm512_maskz_permutex2var_epi16(0x55555555u, T0, d, T1),
+                        _mm512_maskz_permutex2var_epi16(0x55555555u, T2, d, T3));
+                    y0 = _mm512_cvtepi32_pd(_mm512_castsi512_si256(L));
+                    y1 = _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(L, 1));
+                    k0 = _mm512_mul_pd(N0, inv128);
+                    k1 = _mm512_mul_pd(N1, inv128);
+                    if (mode == 1) {
+                        y0 = _mm512_mul_pd(y0, _mm512_add_pd(one, _mm512_sub_pd(x0, _mm512_mul_pd(k0, ln2))));
+                        y1 = _mm512_mul_pd(y1, _mm512_add_pd(one, _mm512_sub_pd(x1, _mm512_mul_pd(k1, ln2))));
+                    }
+                    y0 = _mm512_min_pd(_mm512_add_pd(_mm512_scalef_pd(y0, k0), half), qmax);
+                    y1 = _mm512_min_pd(_mm512_add_pd(_mm512_scalef_pd(y1, k1), half), qmax);
+                    {
+                        const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvttpd_epi32(y0)),
+                                                             _mm512_cvttpd_epi32(y1), 1);
+                        acc = _mm512_add_epi32(acc, q);
+                        _mm256_storeu_si256((__m256i *)(E + j), _mm512_cvtepi32_epi16(q));
+                    }
+                }
+                sum += _mm512_reduce_add_epi64(_mm512_add_epi64(
+                    _mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc)),
+                    _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(acc, 1))));
+            }
+        }
+        for (; j < n; j++) {
+            double x = c * ((double)S[j] - dm);
+            int32_t q;
+            x = x < HB_X_CLAMP ? HB_X_CLAMP : x;
+            q = (int32_t)(hb_exp_m(x, tab, mode) * 32768.0 + 0.5);
+            q = q > 32767 ? 32767 : q;
+            E[j] = (int16_t)q;
+            sum += q;
+        }
+        return sum;
+    }
+    #endif
+
     static int64_t hb_exp_row_q15_any(const int32_t *S, int64_t n, double c, const double *tab,
                                       const int32_t *tab32, int mode, int16_t *E) {
+    #if defined(HB_FAST_Q15)
+        if (mode == 0) return hb_exp_row_q15_fast(S, n, c, tab, tab32, 0, E);
+        if (mode == 1) return hb_exp_row_q15_fast(S, n, c, tab, tab32, 1, E);
+    #else
         if (mode == 0) return hb_exp_row_q15(S, n, c, tab, tab32, 0, E);
         if (mode == 1) return hb_exp_row_q15(S, n, c, tab, tab32, 1, E);
+    #endif
         return hb_exp_row_q15(S, n, c, tab, tab32, 2, E);
     }
     """
