@@ -184,7 +184,8 @@ def run(
 def _run_with_progress(request: api.RunRequest, host: PluginHost) -> api.RunDocument:
     n_acc = len(request.accelerators) or len(host.default_accelerators())
     points = (len(request.workloads) * len(set(request.seq_lens)) * len(set(request.batches)) * n_acc)
-    if points < PROGRESS_MIN_POINTS or not err.is_terminal:
+    slow = points >= PROGRESS_MIN_POINTS or request.numerics == "full"
+    if not slow or not err.is_terminal:
         return api.run(request, host=host, command=["hastily-bench", *sys.argv[1:]])
     with Progress(TextColumn("estimating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=err, transient=True) as progress:
