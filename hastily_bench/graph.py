@@ -162,6 +162,19 @@ def _weight_matmul(name: str, tokens: int, k: int, n: int, elem: int) -> Op:
     )
 
 
+def _add_layernorm(name: str, tokens: int, d: int, elem: int) -> Op:
+    """Residual add + LayerNorm: reads the residual and the branch, writes one row per token."""
+    return Op(
+        name=name,
+        kind=LAYERNORM,
+        elements=tokens * d,
+        rows=tokens,
+        row_len=d,
+        input_bytes=2 * tokens * d * elem,
+        output_bytes=tokens * d * elem,
+    )
+
+
 def build_graph(workload: Workload, seq_len: int, batch: int = 1) -> OpGraph:
     """Return the op graph of ``workload`` for ``batch`` sequences of ``seq_len`` tokens."""
     check_point(seq_len, batch)
@@ -204,15 +217,7 @@ def build_graph(workload: Workload, seq_len: int, batch: int = 1) -> OpGraph:
             output_bytes=tokens * d * elem,
         ),
         _weight_matmul("out_proj", tokens, d, d, elem),
-        Op(
-            name="add_layernorm_1",
-            kind=LAYERNORM,
-            elements=tokens * d,
-            rows=tokens,
-            row_len=d,
-            input_bytes=2 * tokens * d * elem,
-            output_bytes=tokens * d * elem,
-        ),
+        _add_layernorm("add_layernorm_1", tokens, d, elem),
         _weight_matmul("ffn_up", tokens, d, f, elem),
         Op(
             name="gelu",
@@ -222,14 +227,6 @@ def build_graph(workload: Workload, seq_len: int, batch: int = 1) -> OpGraph:
             output_bytes=tokens * f * elem,
         ),
         _weight_matmul("ffn_down", tokens, f, d, elem),
-        Op(
-            name="add_layernorm_2",
-            kind=LAYERNORM,
-            elements=tokens * d,
-            rows=tokens,
-            row_len=d,
-            input_bytes=2 * tokens * d * elem,
-            output_bytes=tokens * d * elem,
-        ),
+        _add_layernorm("add_layernorm_2", tokens, d, elem),
     )
     return OpGraph(workload=workload, seq_len=seq_len, batch=batch, layer_ops=ops)

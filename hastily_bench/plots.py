@@ -65,7 +65,27 @@ def _workloads(results: Sequence[Result]) -> list[str]:
     return list(dict.fromkeys(r.workload for r in results))
 
 
-def speedup(doc: RunDocument, ax_row: Any = None) -> Any:
+def _log_axes(plt: Any, ax: Any, ylabel: str, title: str) -> None:
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("sequence length (tokens)")
+    ax.set_ylabel(ylabel)
+    plt.plain_log_axes(ax)
+    ax.set_title(title)
+
+
+def _lines_per_accelerator(plt: Any, ax: Any, results: Sequence[Result], workload: str,
+                           value: Callable[[Result], float], ylabel: str, title: str) -> None:
+    """One line per accelerator: ``value(result)`` against sequence length."""
+    for acc in dict.fromkeys(r.accelerator for r in results if r.workload == workload):
+        s = _series(results, workload, acc)
+        ls = sorted(s)
+        ax.plot(ls, [value(s[x]) for x in ls], marker="o", label=acc)
+    _log_axes(plt, ax, ylabel, title)
+    ax.legend(fontsize=7)
+
+
+def speedup(doc: RunDocument) -> Any:
     """Throughput speedup of HASTILY vs sequence length, over the GPUs and the baseline."""
     plt = _plt()
     results = _ok(doc)
@@ -81,12 +101,7 @@ def speedup(doc: RunDocument, ax_row: Any = None) -> Any:
             s = _series(results, w, ref)
             ls = sorted(set(h) & set(s))
             ax.plot(ls, [_v(s[x].latency_s) / _v(h[x].latency_s) for x in ls], marker="o", label=f"over {ref}")
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("sequence length (tokens)")
-        ax.set_ylabel("HASTILY speedup (x)")
-        plt.plain_log_axes(ax)
-        ax.set_title(f"{w}, batch 1")
+        _log_axes(plt, ax, "HASTILY speedup (x)", f"{w}, batch 1")
         ax.axhspan(4.4, 9.8, color="tab:blue", alpha=0.08, label="paper: 4.4-9.8x over A40")
         ax.axhspan(1.7, 5.9, color="tab:green", alpha=0.08, label="paper: 1.7-5.9x over baseline")
         ax.legend(fontsize=7)
@@ -103,17 +118,8 @@ def tops_per_w(doc: RunDocument) -> Any:
         raise UsageError("TOPS/W figure: no ok results at batch 1")
     fig, axes = plt.subplots(1, len(workloads), figsize=(4.2 * len(workloads), 3.4), squeeze=False)
     for ax, w in zip(axes[0], workloads, strict=True):
-        for acc in dict.fromkeys(r.accelerator for r in results if r.workload == w):
-            s = _series(results, w, acc)
-            ls = sorted(s)
-            ax.plot(ls, [s[x].tops_per_w for x in ls], marker="o", label=acc)
-        ax.set_xscale("log", base=2)
-        ax.set_yscale("log")
-        ax.set_xlabel("sequence length (tokens)")
-        ax.set_ylabel("energy efficiency (TOPS/W)")
-        plt.plain_log_axes(ax)
-        ax.set_title(f"{w}, batch 1")
-        ax.legend(fontsize=7)
+        _lines_per_accelerator(plt, ax, results, w, lambda r: _v(r.tops_per_w),
+                               "energy efficiency (TOPS/W)", f"{w}, batch 1")
     fig.tight_layout()
     return fig
 
@@ -127,17 +133,8 @@ def memory(doc: RunDocument) -> Any:
         raise UsageError("memory figure: no ok results at batch 1")
     w = workloads[0]
     fig, ax = plt.subplots(figsize=(4.6, 3.4))
-    for acc in dict.fromkeys(r.accelerator for r in results if r.workload == w):
-        s = _series(results, w, acc)
-        ls = sorted(s)
-        ax.plot(ls, [_v(s[x].memory_bytes) / 2**20 for x in ls], marker="o", label=acc)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("sequence length (tokens)")
-    ax.set_ylabel("attention + activation memory (MiB)")
-    plt.plain_log_axes(ax)
-    ax.set_title(f"working memory, {w}, batch 1")
-    ax.legend(fontsize=7)
+    _lines_per_accelerator(plt, ax, results, w, lambda r: _v(r.memory_bytes) / 2**20,
+                           "attention + activation memory (MiB)", f"working memory, {w}, batch 1")
     fig.tight_layout()
     return fig
 
