@@ -121,8 +121,8 @@ def estimate_point(
         validate_estimate(est)
     except Unsupported as exc:
         return failed_result(status="unsupported", error=str(exc), **common)  # type: ignore[arg-type]
-    except UsageError:
-        raise
+    except UsageError as exc:  # a parameter combination the model refuses: the user's to fix
+        raise UsageError(f"{spec.name}: {exc}") from None
     except PluginError as exc:
         return failed_result(status="error", error=f"{info.label}: {exc}", **common)  # type: ignore[arg-type]
     except Exception as exc:
@@ -169,7 +169,8 @@ def op_graph(
     one_layer = replace(workload, layers=1)
     full = build_graph(one_layer, seq_len, batch)
     if kind == "mvm":
-        k, n = rows or workload.hidden, cols or workload.hidden
+        k = workload.hidden if rows is None else rows
+        n = workload.hidden if cols is None else cols
         for label, v in (("--rows", k), ("--cols", n)):
             if v < 1 or v > (1 << 20):
                 raise UsageError(f"{label} must be between 1 and {1 << 20}, got {v}")
@@ -271,7 +272,14 @@ def run(
         raise UsageError("no workload given")
     if request.numerics not in NUMERICS_MODES:
         raise UsageError(f"--numerics must be one of {', '.join(NUMERICS_MODES)}, got {request.numerics!r}")
-    workloads = [resolve_workload(host, w) for w in request.workloads]
+    workloads: list[Workload] = []
+    for arg in dict.fromkeys(request.workloads):
+        w = resolve_workload(host, arg)
+        for other in workloads:
+            if other.name == w.name:
+                raise UsageError(f"two workloads are named {w.name!r} ({arg!r} and another "
+                                 "argument); results are keyed by name, so rename one")
+        workloads.append(w)
     accel_names = list(dict.fromkeys(request.accelerators or host.default_accelerators()))
     if not accel_names:
         raise UsageError("no accelerator selected and no default accelerator is registered")

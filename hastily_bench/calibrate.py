@@ -10,7 +10,8 @@ Error measures
 ``rel_error = modelled / measured - 1`` per row. The summary figure is the
 geometric-mean absolute error ``exp(mean |ln(modelled / measured)|) - 1``: it
 treats a model 2x too slow and one 2x too fast alike and is not dominated by one
-bad row. The mean absolute percentage error is reported too.
+bad row; the worst row is reported in the same measure. The mean absolute
+percentage error (``|modelled / measured - 1|``) is reported too.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import PluginError, UsageError
 from .graph import build_graph
 from .host import PluginHost
 from .params import ParamSet
@@ -70,7 +71,9 @@ class CalibrationReport:
 
     @property
     def max_abs_error(self) -> float:
-        return max(abs(r.rel_error) for r in self.rows)
+        """Worst row, in the same measure as :attr:`geomean_abs_error` (``exp|ln r| - 1``)."""
+        return max(math.exp(abs(math.log(r.modelled_s / r.measurement.latency_s))) - 1.0
+                   for r in self.rows)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -103,6 +106,8 @@ def load_measurements(path: Path | str | None = None) -> tuple[str, list[Measure
             raise UsageError(f"{path}: no such file") from None
         except OSError as exc:
             raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{path}: not a UTF-8 text file") from None
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     reader = csv.DictReader(lines)
     missing = set(COLUMNS) - set(reader.fieldnames or ())
@@ -129,7 +134,13 @@ def _model(host: PluginHost, rows: Sequence[Measurement],
     for m in rows:
         reg = host.accelerator(m.accelerator)
         graph = build_graph(host.workload(m.workload), m.seq_len, m.batch)
-        est = validate_estimate(reg.spec.estimate(graph, params_for(m.accelerator)))
+        try:
+            est = validate_estimate(reg.spec.estimate(graph, params_for(m.accelerator)))
+        except (UsageError, PluginError):
+            raise
+        except Exception as exc:  # a plugin's failure, named, never a traceback
+            raise PluginError(f"{reg.plugin.label} raised {type(exc).__name__} on {m.workload} "
+                              f"l={m.seq_len} b={m.batch}: {exc}") from None
         out.append(est.latency_s)
     return out
 
@@ -197,7 +208,10 @@ def calibrate(
     if fit:
         for p in fit:
             for params in base.values():
-                params[p]  # noqa: B018 - raises UsageError with a suggestion
+                value = params[p].value  # raises UsageError with a suggestion
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                    raise UsageError(f"--fit {p}: only positive numeric parameters can be fitted "
+                                     f"(it is {value!r})")
         x0 = np.log([next(iter(base.values())).f(p) or 1e-6 for p in fit])
         measured = np.log([m.latency_s for m in rows])
 

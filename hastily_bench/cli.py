@@ -129,8 +129,9 @@ def run(
         "--format", "-f", help="Output format; default table (or from the -o suffix).")] = None,
     output: Annotated[Path | None, typer.Option(
         "-o", "--output", help="Write the output here (atomically) instead of stdout.")] = None,
-    baseline: Annotated[str, typer.Option(
-        "--baseline", help="Reference accelerator for speedup and TOPS/W gain columns.")] = "a40-hf-bnb",
+    baseline: Annotated[str | None, typer.Option(
+        "--baseline", help="Reference accelerator for speedup and TOPS/W gain columns "
+        "(default a40-hf-bnb when it is part of the run).")] = None,
     numerics: Annotated[Numerics, typer.Option(
         "--numerics", help="Measure attention error with the kernels: off, sample (bounded), full.")] = Numerics.sample,
     breakdown: Annotated[bool, typer.Option(
@@ -142,8 +143,13 @@ def run(
     host = State.host()
     if output is not None:
         check_output_path(output)
-    if save is not None and save.exists() and not save.is_dir():
-        raise HastilyError(f"--save {save}: exists and is not a directory")
+    if save is not None:
+        if save.exists() and not save.is_dir():
+            raise HastilyError(f"--save {save}: exists and is not a directory")
+        try:  # before any work, so a bad history directory leaves nothing written
+            save.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HastilyError(f"--save {save}: cannot create the directory ({exc.strerror})") from None
     request = api.RunRequest(
         workloads=workloads,
         accelerators=accelerator or (),
@@ -153,8 +159,15 @@ def run(
         numerics=numerics.value,
     )
     fmt_ = _infer_format(fmt, output)
+    if baseline is not None:
+        selected = accelerator or host.default_accelerators()
+        if baseline not in selected:
+            host.accelerator(baseline)  # unknown name: error with a suggestion
+            raise HastilyError(f"--baseline {baseline!r} is not one of this run's accelerators "
+                               f"({', '.join(selected)}); add it with -a {baseline}")
     doc = _run_with_progress(request, host)
-    base = baseline if any(r.accelerator == baseline for r in doc.results) else None
+    reference = baseline or "a40-hf-bnb"
+    base = reference if any(r.accelerator == reference for r in doc.results) else None
     if fmt_ is Format.json:
         _emit(doc.to_json(), output)
     elif fmt_ is Format.csv:
@@ -234,6 +247,9 @@ def op(
         return
     if fmt_ is Format.csv:
         _emit(render_csv(doc, baseline=None), output)
+        return
+    if fmt_ is Format.markdown:
+        _emit(render_markdown(doc, baseline=None), output)
         return
     table = Table(title=f"{kind.value} · {graph.workload.name} shape · length {length} · batch {batch}",
                   title_justify="left", header_style="bold")
@@ -372,7 +388,8 @@ def calibrate(
                       f"{m.latency_s * 1e3:.3f}", f"{r.modelled_s * 1e3:.3f}", f"{r.rel_error:+.1%}")
     out.print(table)
     out.print(f"rows: {len(report.rows)}   geometric-mean absolute error: {report.geomean_abs_error:.1%}   "
-              f"mean absolute error: {report.mape:.1%}   worst: {report.max_abs_error:.1%}")
+              f"worst: {report.max_abs_error:.1%} (both exp|ln(modelled/measured)| - 1)   "
+              f"mean absolute percentage error: {report.mape:.1%}")
     for k, v in report.fitted.items():
         out.print(f"fitted {k} = {fmt_num(v, 6)}")
 
@@ -395,6 +412,8 @@ def compare(
     )
     from .results import load_document
 
+    if fmt is Format.csv:
+        raise HastilyError("compare writes table, markdown or json, not csv")
     thresholds = parse_thresholds(threshold or ())
     if output is not None:
         check_output_path(output)
@@ -479,8 +498,12 @@ def plot(
     from .results import load_document
 
     doc = load_document(results)
-    for path in draw_all(doc, output, names=figure or FIGURES):
+    skipped: list[str] = []
+    # asked-for figures must exist; by default, draw whatever the file has data for
+    for path in draw_all(doc, output, names=figure or FIGURES, skipped=None if figure else skipped):
         err.print(f"wrote {path}")
+    for reason in skipped:
+        err.print(f"skipped {reason}")
 
 
 @app.command()

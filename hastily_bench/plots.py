@@ -194,18 +194,36 @@ DRAWERS: dict[str, Callable[[RunDocument], Any]] = {
 
 
 def draw_all(doc: RunDocument, directory: Path | str, *,
-             names: Sequence[str] = FIGURES, formats: Sequence[str] = ("png", "svg")) -> list[Path]:
-    """Draw the named figures into ``directory`` (created if missing); return the files."""
+             names: Sequence[str] = FIGURES, formats: Sequence[str] = ("png", "svg"),
+             skipped: list[str] | None = None) -> list[Path]:
+    """Draw the named figures into ``directory`` (created if missing); return the files.
+
+    Every figure is drawn in memory before anything is written. With ``skipped`` (a
+    list), figures the document has no data for are left out and their reasons appended
+    to it; without it, a missing figure is an error.
+    """
     plt = _plt()
     out_dir = Path(directory)
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"{out_dir}: exists and is not a directory")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
     for name in names:
         if name not in DRAWERS:
             raise UsageError(f"unknown figure {name!r}; choose from {', '.join(FIGURES)}")
-        fig = DRAWERS[name](doc)
+    figures = []
+    for name in names:
+        try:
+            figures.append((name, DRAWERS[name](doc)))
+        except UsageError as exc:
+            if skipped is None:
+                for _, f in figures:
+                    plt.close(f)
+                raise
+            skipped.append(str(exc))
+    if not figures:
+        raise UsageError("no figure can be drawn from these results: " + "; ".join(skipped or []))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, fig in figures:
         for fmt in formats:
             path = out_dir / f"{name}.{fmt}"
             tmp = out_dir / f".{name}.tmp.{fmt}"

@@ -135,6 +135,8 @@ def render_breakdown(group: Sequence[Result], console: Console) -> None:
         for c in summarise_by_category(r):
             if c not in cats:
                 cats.append(c)
+    if not any(r.ok and r.latency_s for r in group):
+        return
     table.add_column("accelerator", no_wrap=True)
     for c in cats:
         table.add_column(c, justify="right", no_wrap=True)

@@ -14,7 +14,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .api import RunRequest, build_graph, configured_accelerator, estimate_point, run
+from .api import (
+    RunRequest,
+    build_graph,
+    configured_accelerator,
+    estimate_point,
+    resolve_workload,
+    run,
+)
 from .errors import UsageError
 from .host import PluginHost
 from .params import check_schema_version, load_toml
@@ -69,7 +76,10 @@ class Claim:
             if self.published_low is None:
                 return "-"
             return f"{_num(self.published_low)}-{_num(self.published_high)} {self.unit}".strip()
-        return f"{_num(self.published)} {self.unit}".strip() if self.published is not None else "-"
+        if self.published is None:
+            return "-"
+        text = f"{_num(self.published)} {self.unit}".strip()
+        return f"<= {text} (derived bound)" if self.tolerance == "bound" else text
 
 
 @dataclass(frozen=True)
@@ -155,6 +165,11 @@ def load_claims(path: Path | str | None = None) -> tuple[list[Claim], dict[str, 
     sweep = doc.get("sweep")
     if not isinstance(sweep, dict) or not all(k in sweep for k in ("workloads", "seq_lens", "batches")):
         raise UsageError(f"{path}: [sweep] needs workloads, seq_lens and batches")
+    for key, kind in (("workloads", str), ("seq_lens", int), ("batches", int)):
+        values = sweep[key]
+        if (not isinstance(values, list) or not values
+                or not all(isinstance(v, kind) and not isinstance(v, bool) for v in values)):
+            raise UsageError(f"{path}: [sweep] {key} must be a non-empty list of {kind.__name__}")
     raw = doc.get("claims")
     if not isinstance(raw, list) or not raw:
         raise UsageError(f"{path}: no [[claims]]")
@@ -162,6 +177,8 @@ def load_claims(path: Path | str | None = None) -> tuple[list[Claim], dict[str, 
     fields = set(Claim.__dataclass_fields__)
     for i, c in enumerate(raw):
         where = f"{path}: claim {i + 1}"
+        if not isinstance(c, dict):
+            raise UsageError(f"{where}: a claim must be a table")
         unknown = set(c) - fields
         if unknown:
             raise UsageError(f"{where}: unknown keys {sorted(unknown)}")
@@ -181,11 +198,39 @@ def load_claims(path: Path | str | None = None) -> tuple[list[Claim], dict[str, 
         for key in need:
             if key not in c:
                 raise UsageError(f"{where} ({c['id']}): kind {c['kind']!r} needs {key!r}")
+        cid = f"{where} ({c['id']})"
         tol = c.get("tolerance")
-        if tol is not None and tol != "bound" and not (isinstance(tol, (int, float)) and tol > 0):
-            raise UsageError(f"{where} ({c['id']}): tolerance must be > 0 or \"bound\"")
+        if tol == "bound":
+            if c["kind"] != "exp_error":
+                raise UsageError(f"{cid}: tolerance \"bound\" is only for exp_error claims")
+        elif tol is not None and not (_is_number(tol) and tol > 0):
+            raise UsageError(f"{cid}: tolerance must be > 0 or \"bound\"")
+        for key in ("published", "published_low", "published_high"):
+            if key in c and not (_is_number(c[key]) and c[key] > 0):
+                raise UsageError(f"{cid}: {key} must be a number > 0, got {c[key]!r}")
+        if ("published_low" in c) != ("published_high" in c):
+            raise UsageError(f"{cid}: give both published_low and published_high, or neither")
+        if "published_low" in c and c["published_low"] > c["published_high"]:
+            raise UsageError(f"{cid}: published_low is above published_high")
+        if "metric" in c and c["metric"] not in METRICS:
+            raise UsageError(f"{cid}: metric {c['metric']!r} is not one of {', '.join(METRICS)}")
+        if c["kind"] == "exp_error" and c["residual"] not in ("none", "linear"):
+            raise UsageError(f"{cid}: residual must be \"none\" or \"linear\"")
+        for key in ("seq_len", "batch"):
+            if key in c and (isinstance(c[key], bool) or not isinstance(c[key], int) or c[key] < 1):
+                raise UsageError(f"{cid}: {key} must be an integer >= 1")
+        if not isinstance(c.get("headline", False), bool):
+            raise UsageError(f"{cid}: headline must be true or false")
         claims.append(Claim(**c))
     return claims, sweep
+
+
+METRICS = ("latency_s", "tops", "inferences_per_s", "energy_j", "energy_per_inference_j",
+           "tops_per_w", "memory_bytes", "attn_rel_error")
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def _metric(r: Result, metric: str) -> float:
@@ -226,7 +271,7 @@ def evaluate(claims: Sequence[Claim], sweep: Mapping[str, Sequence[Any]], *,
         key = (workload, acc, seq, batch)
         if key not in points:
             reg, params = configured_accelerator(host, acc)
-            points[key] = estimate_point(reg, params, build_graph(host.workload(workload), seq, batch))
+            points[key] = estimate_point(reg, params, build_graph(resolve_workload(host, workload), seq, batch))
         return points[key]
 
     out: list[ClaimResult] = []
@@ -247,7 +292,8 @@ def _judge(c: Claim, conf: str, point: Any, sweep: Mapping[str, Sequence[Any]]) 
         ok = value <= (c.published or 0.0) if c.tolerance == "bound" else math.isclose(
             value, c.published or 0.0, rel_tol=float(c.tolerance or 0))
         return ClaimResult(c, conf, modelled=value,
-                           rel_error=value / c.published - 1 if c.published else None,
+                           rel_error=None if c.tolerance == "bound" or not c.published
+                           else value / c.published - 1,
                            verdict="ok" if ok else "off",
                            detail="within the bound" if ok else "exceeds the bound")
     if c.kind in ("value", "ratio"):
@@ -297,7 +343,7 @@ def _ablation_results(host: PluginHost, workloads: Sequence[str]) -> tuple[Resul
     """The four ablation steps on the ``hastily`` model, labelled as accelerators."""
     out = []
     for w in workloads:
-        graph = build_graph(host.workload(w), 1024, 1)
+        graph = build_graph(resolve_workload(host, w), 1024, 1)
         for label, overrides in ABLATION:
             reg, params = configured_accelerator(host, "hastily", {"hastily": overrides})
             r = estimate_point(reg, params, graph)

@@ -102,6 +102,27 @@ class Result:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Result:
+        """Read one result, refusing values that would make comparisons meaningless."""
+        if not isinstance(d, Mapping):
+            raise TypeError(f"a result must be an object, got {type(d).__name__}")
+        where = f"result {d.get('workload')!r}/{d.get('accelerator')!r}"
+        for key in ("workload", "accelerator"):
+            if not isinstance(d.get(key), str):
+                raise TypeError(f"{where}: {key!r} must be a string")
+        for key in ("seq_len", "batch", "ops"):
+            v = d.get(key)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise TypeError(f"{where}: {key!r} must be a non-negative integer, got {v!r}")
+        if d.get("status") not in STATUSES:
+            raise TypeError(f"{where}: status {d.get('status')!r} is not one of {', '.join(STATUSES)}")
+        for key in _METRICS:
+            v = d.get(key)
+            if v is None:
+                if d["status"] == "ok" and key in _REQUIRED_WHEN_OK:
+                    raise TypeError(f"{where}: {key!r} is missing although status is ok")
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise TypeError(f"{where}: {key!r} must be a finite number >= 0, got {v!r}")
         return cls(
             workload=d["workload"],
             accelerator=d["accelerator"],
@@ -130,6 +151,11 @@ class Result:
             notes=tuple(d.get("notes", ())),
             error=d.get("error"),
         )
+
+
+_METRICS = ("latency_s", "energy_j", "memory_bytes", "tops", "inferences_per_s", "tops_per_w",
+            "energy_per_inference_j", "attn_rel_error")
+_REQUIRED_WHEN_OK = ("latency_s", "energy_j", "tops", "inferences_per_s")
 
 
 def _check_number(label: str, value: object, *, positive: bool = False) -> float:
@@ -271,9 +297,12 @@ class RunDocument:
             raise UsageError(f"{origin}: 'results' must be a list")
         try:
             results = tuple(Result.from_dict(r) for r in raw)
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise UsageError(f"{origin}: malformed result ({exc})") from None
-        return cls(results=results, metadata=dict(doc.get("metadata") or {}))
+        metadata = doc.get("metadata", {})
+        if not isinstance(metadata, Mapping):
+            raise UsageError(f"{origin}: 'metadata' must be an object")
+        return cls(results=results, metadata=dict(metadata))
 
 
 def load_document(path: Path | str) -> RunDocument:

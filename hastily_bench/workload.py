@@ -152,7 +152,7 @@ def workload_from_hf_config(path: Path | str, *, precision: str = "int8") -> Wor
     doc = load_json(p)
     if not isinstance(doc, dict):
         raise UsageError(f"{origin}: expected a JSON object")
-    model_type = str(doc.get("model_type", "")).lower()
+    model_type = str(doc.get("model_type") or "").lower()
     family = "distilbert" if model_type == "distilbert" or "n_layers" in doc else "default"
     if model_type and model_type not in _HF_MODEL_TYPES:
         raise UsageError(

@@ -245,7 +245,9 @@ def model_ops(graph: OpGraph, p: ParamSet, mapping: Mapping_) -> list[OpModel]:
     has_softmax = any(o.kind == SOFTMAX for o in graph.layer_ops)
     lookups_per_token = h * L if (p.b("lut_exp") and has_softmax) else 0
     lookup_rounds = math.ceil(lookups_per_token / max(1, layer_arrays)) if lookups_per_token else 0
-    t_array = T + lookup_rounds * t_lookup(p)
+    # In the pipeline the softmax of one token looks up while the next tokens' MVMs run,
+    # on the same arrays; in the matrix schedule softmax runs alone and counts its own lookups.
+    t_array = T + (lookup_rounds * t_lookup(p) if pipeline else 0.0)
     tokens = graph.tokens
 
     out: list[OpModel] = []
@@ -278,9 +280,12 @@ def model_ops(graph: OpGraph, p: ParamSet, mapping: Mapping_) -> list[OpModel]:
             energy = (adc + tokens * mvms_per_token * e_other + tokens * red_elems * e_vfu
                       + tokens * writes * p.f("array_write_energy_j") + moved * hop_e)
             if not pipeline and not op.weight_stationary:
-                # matrix schedule: scores / probabilities go through tile memory
-                traffic = op.output_bytes if op.name == "attn_scores" else op.input_bytes
-                energy += traffic * (p.i("score_bytes") / elem) * p.f("shared_memory_energy_j_per_byte")
+                # matrix schedule: int32 scores are stored, INT8 probabilities read back
+                sm = graph.op("softmax") if has_softmax else None
+                score_elems = sm.elements if sm is not None else 0
+                traffic = (score_elems * p.i("score_bytes") if op.name == "attn_scores"
+                           else score_elems * elem)
+                energy += traffic * p.f("shared_memory_energy_j_per_byte")
             out.append(OpModel(op.name, category, occ, lat, energy, adc))
         elif op.kind == SOFTMAX:
             out.append(_softmax(op, graph, p, cores_layer, pipeline))
@@ -299,14 +304,14 @@ def model_ops(graph: OpGraph, p: ParamSet, mapping: Mapping_) -> list[OpModel]:
 
 def _softmax(op: Op, graph: OpGraph, p: ParamSet, cores_layer: int, pipeline: bool) -> OpModel:
     w = graph.workload
-    B, L, h = graph.batch, graph.seq_len, w.heads
+    L, h = graph.seq_len, w.heads
     cyc, lanes = cycle_s(p), p.i("vfu_lanes")
     lut = p.b("lut_exp")
     if lut:
         ops = p.i("softmax_vfu_ops_lut") + (2 if p.s("exp_residual") == "linear" else 0)
     else:
         ops = p.i("softmax_vfu_ops_exact") + p.i("vfu_transcendental_cycles")
-    rows_per_token = B * h
+    rows_per_token = h  # tokens stream one at a time: h score rows each, whatever the batch
     if p.b("multicore_softmax"):
         # a row spread over the cores of its layer, partial max and sum tree-reduced
         spread = max(1, min(cores_layer // max(1, rows_per_token), math.ceil(L / lanes)))
@@ -386,8 +391,9 @@ def memory_bytes(graph: OpGraph, p: ParamSet) -> int:
     B, L, d, h = graph.batch, graph.seq_len, w.hidden, w.heads
     elem, sb = w.bytes_per_element, p.i("score_bytes")
     if p.b("fine_grained_pipeline"):
-        # K and V of two layers in arrays, one score row per head in flight, layer input
-        return 2 * 2 * B * L * d * elem + B * h * L * sb + B * L * d * elem
+        # K and V of two layers in arrays, one score row per head in flight, the layer
+        # input, and one token's FFN intermediate
+        return 2 * 2 * B * L * d * elem + B * h * L * sb + B * L * d * elem + B * w.ffn * elem
     # one layer: Q, K, V, all scores and probabilities, FFN intermediate
     return B * (3 * L * d * elem + h * L * L * (sb + elem) + L * w.ffn * elem)
 

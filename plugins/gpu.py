@@ -47,6 +47,7 @@ from hastily_bench.api import (
     OpCost,
     OpGraph,
     ParamSet,
+    UsageError,
     hookimpl,
     load_package_toml,
     params_from_mapping,
@@ -111,6 +112,8 @@ def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
     fused_attn = params.b("fused_attention")
     fused_epi = params.b("fused_epilogues")
     tdp, idle = params.f("tdp_w"), params.f("idle_w")
+    if idle > tdp:
+        raise UsageError(f"idle_w ({idle:g} W) exceeds tdp_w ({tdp:g} W)")
     floor = params.f("activity_floor")
     idle_counted = idle if params.b("count_idle_power") else 0.0
     layers = graph.layers
@@ -193,8 +196,11 @@ def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
     if t_overhead > 0:
         power = idle_counted + (tdp - idle) * floor
         breakdown.append(OpCost("kernel_overhead", t_overhead, t_overhead * power, "overhead"))
+    notes = () if params.b("count_idle_power") else (
+        "energy excludes idle power (board power minus idle, as the paper measured)",)
     return Estimate.from_breakdown(
         breakdown,
+        notes=notes,
         memory_bytes=int(round(peak_live)),
         extra={"kernels": layers * total_kernels, "die_area_mm2": params.f("die_area_mm2")},
     )

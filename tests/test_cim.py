@@ -183,3 +183,20 @@ def test_golden_presets(host, request: pytest.FixtureRequest) -> None:
         for field in ("latency_s", "energy_j", "tops", "tops_per_w"):
             assert math.isclose(cur[field], exp[field], rel_tol=1e-9), (key, field)
         assert cur == exp, key
+
+
+def test_batch_two_streams_twice_the_tokens_without_double_counting_softmax(host) -> None:
+    for seq in (1024, 4096):
+        b1 = _result(host, "hastily", "bert-base", seq, 1).latency_s
+        b2 = _result(host, "hastily", "bert-base", seq, 2).latency_s
+        assert 1.5 < b2 / b1 < 2.1  # twice the tokens; each still has h score rows
+
+
+def test_lookups_borrow_arrays_only_in_the_pipeline(host) -> None:
+    def qkv_latency(**overrides: str) -> float:
+        r = _result(host, "hastily", "bert-base", 1024, **overrides)
+        return next(c.latency_s for c in r.breakdown if c.op == "qkv_proj")
+
+    matrix = {"fine_grained_pipeline": "false"}
+    assert qkv_latency(**matrix) == qkv_latency(lut_exp="false", **matrix)
+    assert qkv_latency() > qkv_latency(lut_exp="false")

@@ -184,3 +184,46 @@ def test_op_command(cli) -> None:
     assert t.code == 0 and "hastily" in t.out
     bad = cli("op", "conv")
     assert bad.code == 2
+
+
+def test_more_bad_inputs_are_one_line_errors(cli, tmp_path: Path) -> None:
+    cases = [
+        (("run", "bert-base", "--baseline", "a40-hf-bnbb", *FAST), "did you mean 'a40-hf-bnb'"),
+        (("run", "bert-base", "-a", "hastily", "--baseline", "a40-tensorrt", *FAST),
+         "not one of this run's accelerators"),
+        (("run", "bert-base", "-a", "a40-hf-bnb", "--set", "a40-hf-bnb.idle_w=1000", *FAST),
+         "a40-hf-bnb: idle_w (1000 W) exceeds tdp_w (300 W)"),
+        (("op", "mvm", "--rows", "0"), "--rows must be between 1"),
+        (("compare", "a.json", "b.json", "-f", "csv"), "not csv"),
+        (("calibrate", "--fit", "fused_attention"), "only positive numeric parameters"),
+    ]
+    for args, message in cases:
+        r = cli(*args)
+        assert r.code == 2 and message in r.err and r.err.count("\n") == 1, (args, r)
+    bad = tmp_path / "latin1.csv"
+    bad.write_bytes("accelerator,workload,seq_len,batch,latency_ms\nä,\xe4\n".encode("latin-1"))
+    r = cli("calibrate", str(bad))
+    assert r.code == 2 and "not a UTF-8 text file" in r.err
+
+
+def test_workload_names_must_be_unique(cli, tmp_path: Path) -> None:
+    twice = cli("run", "bert-tiny", "bert-tiny", "-a", "hastily", "-l", "128", "-f", "csv", *FAST)
+    assert twice.code == 0 and len(twice.out.strip().splitlines()) == 2  # given twice, run once
+    clash = _write(tmp_path, "mine.toml",
+                   'schema_version = 1\nname = "bert-tiny"\nlayers = 1\nhidden = 64\nheads = 2\n')
+    r = cli("run", "bert-tiny", clash, *FAST)
+    assert r.code == 2 and "two workloads are named 'bert-tiny'" in r.err
+
+
+def test_save_directory_is_checked_before_anything_is_written(cli, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    out = tmp_path / "o.json"
+    r = cli("run", "bert-tiny", "-l", "128", "-o", str(out), "--save", str(blocker / "sub"), *FAST)
+    assert r.code == 2 and "--save" in r.err
+    assert not out.exists()
+
+
+def test_gpu_energy_without_idle_power_is_noted(cli) -> None:
+    r = cli("run", "bert-base", "-l", "512", *FAST)
+    assert "a40-hf-bnb: energy excludes idle power" in r.out

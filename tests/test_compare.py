@@ -531,3 +531,27 @@ def test_real_runs_with_changed_parameter_are_flagged(
     assert {p["accelerator"] for p in flagged} == {"a40-tensorrt"} and len(flagged) == 2
     assert all("tdp_w 300.0 -> 150.0" in p["reason"] for p in flagged)
     assert d["summary"]["not_comparable"] == 2 and d["summary"]["unchanged"] == 2
+
+
+@pytest.mark.parametrize("bad", ['"fast"', "null", "NaN", "true", "-1.0"])
+def test_corrupt_metric_values_are_bad_input(cli, tmp_path: Path, bad: str) -> None:
+    """A head file with an impossible metric must not pass the gate as 'unchanged'."""
+    doc = run(RunRequest(workloads=["bert-tiny"], accelerators=["hastily"], seq_lens=[128],
+                         numerics="off"))
+    base = tmp_path / "base.json"
+    base.write_text(doc.to_json())
+    text = doc.to_json()
+    head_doc = json.loads(text)
+    head_doc["results"][0]["latency_s"] = "PLACEHOLDER"
+    head = tmp_path / "head.json"
+    head.write_text(json.dumps(head_doc).replace('"PLACEHOLDER"', bad))
+    r = cli("compare", str(base), str(head))
+    assert r.code == 2 and "malformed result" in r.err
+
+
+def test_metadata_must_be_an_object(cli, tmp_path: Path) -> None:
+    doc = {"schema_version": 1, "metadata": [], "results": []}
+    p = tmp_path / "m.json"
+    p.write_text(json.dumps(doc))
+    r = cli("compare", str(p), str(p))
+    assert r.code == 2 and "'metadata' must be an object" in r.err

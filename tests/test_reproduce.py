@@ -116,3 +116,39 @@ def test_committed_figures_are_current(report) -> None:
         "models changed: regenerate docs/figures (see README, 'Reproducing the paper')")
     for name in ("ablation", "breakdown", "memory", "speedup", "tops_per_w"):
         assert (FIGURES / f"{name}.png").is_file()
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (CLAIM + 'published = 1.0\ntolerance = "bound"\n', "only for exp_error"),
+    (CLAIM + 'published = "1"\ntolerance = 0.1\n', "published must be a number > 0"),
+    (CLAIM + "published = 0.0\ntolerance = 0.1\n", "published must be a number > 0"),
+    (CLAIM.replace('metric = "tops"', 'metric = "workload"') + "published = 1.0\ntolerance = 0.1\n",
+     "metric 'workload' is not one of"),
+    ('[[claims]]\nid = "e"\nclaim = "c"\nsource = "s"\nkind = "exp_error"\nresidual = "cubic"\n'
+     'published = 0.1\ntolerance = "bound"\n', "residual must be"),
+    (CLAIM.replace("headline = true", 'headline = "yes"') + "published = 1.0\ntolerance = 0.1\n",
+     "headline must be true or false"),
+])
+def test_more_bad_claims(tmp_path: Path, body: str, message: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(message)):
+        load_claims(_claims_file(tmp_path, body))
+
+
+def test_bad_sweep_and_claims_list(tmp_path: Path) -> None:
+    p = tmp_path / "c.toml"
+    p.write_text('schema_version = 1\nclaims = [1, 2]\n[sweep]\nworkloads = ["bert-tiny"]\n'
+                 "seq_lens = [128]\nbatches = [1]\n")
+    with pytest.raises(UsageError, match="a claim must be a table"):
+        load_claims(p)
+    p.write_text('schema_version = 1\n[sweep]\nworkloads = ["bert-tiny"]\nseq_lens = []\nbatches = [1]\n')
+    with pytest.raises(UsageError, match="seq_lens must be a non-empty list"):
+        load_claims(p)
+
+
+def test_plot_draws_what_a_run_file_has(cli, tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    assert cli("run", "bert-base", "-l", "512", "-l", "1024", "--numerics", "off", "-o", str(out)).code == 0
+    r = cli("plot", str(out), "-o", str(tmp_path / "f"))
+    assert r.code == 0, r
+    assert "skipped ablation figure" in r.err
+    assert (tmp_path / "f" / "speedup.png").is_file() and not (tmp_path / "f" / "ablation.png").exists()
