@@ -297,37 +297,25 @@ cdef extern from *:
 
     #if defined(HB_HAVE_AVX512) && defined(__AVX512BW__)
     #define HB_FAST_Q15 1
-    /* hb_exp_row_q15 for the table modes (0, 1), the same values with fewer operations. Each
-       rewrite is exact for x in [HB_X_CLAMP, 0] (no overflow, no subnormal result):
-       - t * 128 = (x * LOG2E) * 128 = x * (LOG2E * 128): scaling by 2^7 commutes with
-         rounding (and floor(t * 128) is -1 for every tiny negative x either way);
-       - e * 2^15 = (T[d] / 2^15) * (1 + r) * 2^n * 2^15 = round(T[d] * (1 + r)) * 2^n, and
-         * 2^n is vscalefpd by k = N / 128 (floor(k) = n), exact;
-       - min(trunc(y), 32767) = trunc(min(y, 32767)) for y >= 0.
-       The table is looked up as 16-bit words (4 registers, two vpermt2w per 16 lanes). */
+    /* hb_exp_row_q15 for the table modes (0, 1), the same values with fewer operations: the
+       exponent of 16 lanes at a time by hb_lut16 (whose comment says why each rewrite is exact
+       for x in [HB_X_CLAMP, 0]), then min(trunc(y), 32767) = trunc(min(y, 32767)) for y >= 0. */
     HB_INLINE int64_t hb_exp_row_q15_fast(const int32_t *S, int64_t n, double c, const double *tab,
                                           const int32_t *tab32, const int mode, int16_t *E) {
         int64_t j = 0, sum = 0, jc;
         int32_t m = S[0];
         double dm;
-        __m512i T0, T1, T2, T3;
+        __m512i T[4], T0, T1, T2, T3;
         uint16_t w[128];
-        int i;
         for (j = 1; j < n; j++) m = S[j] > m ? S[j] : m;
         dm = (double)m;
-        for (i = 0; i < 128; i++) w[i] = (uint16_t)tab32[i];
-        T0 = _mm512_loadu_si512((const void *)w);
-        T1 = _mm512_loadu_si512((const void *)(w + 32));
-        T2 = _mm512_loadu_si512((const void *)(w + 64));
-        T3 = _mm512_loadu_si512((const void *)(w + 96));
+        hb_table_w16(tab32, w);
+        hb_w16_regs(w, T);
+        T0 = T[0], T1 = T[1], T2 = T[2], T3 = T[3];
         {
             const __m512d cv = _mm512_set1_pd(c), dmv = _mm512_set1_pd(dm);
             const __m512d lo = _mm512_set1_pd(HB_X_CLAMP);
-            const __m512d l2e128 = _mm512_set1_pd(HB_LOG2E * 128.0);
-            const __m512d inv128 = _mm512_set1_pd(0.0078125), ln2 = _mm512_set1_pd(HB_LN2);
-            const __m512d one = _mm512_set1_pd(1.0), half = _mm512_set1_pd(0.5);
-            const __m512d qmax = _mm512_set1_pd(32767.0);
-            const __m512i m127 = _mm512_set1_epi32(127), b64 = _mm512_set1_epi32(64);
+            const __m512d half = _mm512_set1_pd(0.5), qmax = _mm512_set1_pd(32767.0);
             j = 0;
             while (j + 16 <= n) {
                 /* int32 lane sums: at most 4096 x 32767 per lane before they are flushed */
@@ -338,28 +326,10 @@ cdef extern from *:
                     const __m512i s = _mm512_loadu_si512((const void *)(S + j));
                     __m512d x0 = _mm512_cvtepi32_pd(_mm512_castsi512_si256(s));
                     __m512d x1 = _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(s, 1));
-                    __m512d N0, N1, k0, k1, y0, y1;
-                    __m512i I, d, L;
-                    __mmask16 m6;
+                    __m512d k0, k1, y0, y1;
                     x0 = _mm512_max_pd(_mm512_mul_pd(cv, _mm512_sub_pd(x0, dmv)), lo);
                     x1 = _mm512_max_pd(_mm512_mul_pd(cv, _mm512_sub_pd(x1, dmv)), lo);
-                    N0 = _mm512_roundscale_pd(_mm512_mul_pd(x0, l2e128), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-                    N1 = _mm512_roundscale_pd(_mm512_mul_pd(x1, l2e128), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-                    I = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvttpd_epi32(N0)),
-                                           _mm512_cvttpd_epi32(N1), 1);
-                    d = _mm512_and_si512(I, m127);
-                    m6 = _mm512_test_epi32_mask(d, b64);
-                    L = _mm512_mask_blend_epi32(m6,
-                        _mm512_maskz_permutex2var_epi16(0x55555555u, T0, d, T1),
-                        _mm512_maskz_permutex2var_epi16(0x55555555u, T2, d, T3));
-                    y0 = _mm512_cvtepi32_pd(_mm512_castsi512_si256(L));
-                    y1 = _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(L, 1));
-                    k0 = _mm512_mul_pd(N0, inv128);
-                    k1 = _mm512_mul_pd(N1, inv128);
-                    if (mode == 1) {
-                        y0 = _mm512_mul_pd(y0, _mm512_add_pd(one, _mm512_sub_pd(x0, _mm512_mul_pd(k0, ln2))));
-                        y1 = _mm512_mul_pd(y1, _mm512_add_pd(one, _mm512_sub_pd(x1, _mm512_mul_pd(k1, ln2))));
-                    }
+                    hb_lut16(x0, x1, mode, T0, T1, T2, T3, &y0, &y1, &k0, &k1);
                     y0 = _mm512_min_pd(_mm512_add_pd(_mm512_scalef_pd(y0, k0), half), qmax);
                     y1 = _mm512_min_pd(_mm512_add_pd(_mm512_scalef_pd(y1, k1), half), qmax);
                     {

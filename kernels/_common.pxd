@@ -7,7 +7,7 @@ fixed order, so the NumPy reference reproduces it bit for bit. ``setup.py`` comp
 ``-ffp-contract=off``: a fused multiply-add would round once instead of twice and break that.
 """
 
-from libc.stdint cimport int16_t, int32_t, int64_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint16_t
 
 cdef extern from *:
     """
@@ -91,6 +91,12 @@ cdef extern from *:
     }
 
     /* The Q15 ROM as int32 (tab[d] * 2^15), for the register-resident lookup below. */
+    /* The Q15 table as 128 16-bit words, w[d] = T[d] = tab[d] * 2^15. */
+    static inline void hb_table_w16(const int32_t *tab32, uint16_t *w) {
+        int i;
+        for (i = 0; i < 128; i++) w[i] = (uint16_t)tab32[i];
+    }
+
     static inline void hb_table_q15(const double *tab, int32_t *tab32) {
         int i;
         for (i = 0; i < 128; i++) tab32[i] = (int32_t)(tab[i] * 32768.0);
@@ -168,6 +174,49 @@ cdef extern from *:
         int i;
         for (i = 0; i < 8; i++) T[i] = _mm512_loadu_si512((const void *)(tab32 + 16 * i));
     }
+
+    #if defined(__AVX512BW__)
+    #define HB_HAVE_LUT16 1
+    /* The words in four registers of 32, the operands of hb_lut16. */
+    static inline void hb_w16_regs(const uint16_t *w, __m512i *T) {
+        int i;
+        for (i = 0; i < 4; i++) T[i] = _mm512_loadu_si512((const void *)(w + 32 * i));
+    }
+
+    /* 16 lanes of the table exponent before its power of two, for the table modes 0 and 1:
+       N = floor(x * (LOG2E * 128)), y = T[N & 127] (times 1 + r in mode 1, r = x - k ln2),
+       k = N / 128, so that vscalefpd(y, k) = 2^15 e with floor(k) = n. Each rewrite of the
+       specification is exact while x is in [HB_X_CLAMP, 0] (no overflow, no subnormal):
+       scaling by 2^7 commutes with rounding, and applying 2^n by vscalefpd is exact.
+       vpermt2w reads the low 6 bits of each index word; bit 6 picks the register pair, so
+       N needs no masking. */
+    HB_INLINE void hb_lut16(const __m512d x0, const __m512d x1, const int mode,
+                            const __m512i T0, const __m512i T1, const __m512i T2,
+                            const __m512i T3, __m512d *y0, __m512d *y1, __m512d *k0,
+                            __m512d *k1) {
+        const __m512d l2e128 = _mm512_set1_pd(HB_LOG2E * 128.0);
+        const __m512d inv128 = _mm512_set1_pd(0.0078125);
+        const __m512d N0 = _mm512_roundscale_pd(_mm512_mul_pd(x0, l2e128),
+                                                _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        const __m512d N1 = _mm512_roundscale_pd(_mm512_mul_pd(x1, l2e128),
+                                                _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        const __m512i I = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvttpd_epi32(N0)),
+                                             _mm512_cvttpd_epi32(N1), 1);
+        const __mmask16 m6 = _mm512_test_epi32_mask(I, _mm512_set1_epi32(64));
+        const __m512i L = _mm512_mask_blend_epi32(m6,
+            _mm512_maskz_permutex2var_epi16(0x55555555u, T0, I, T1),
+            _mm512_maskz_permutex2var_epi16(0x55555555u, T2, I, T3));
+        *y0 = _mm512_cvtepi32_pd(_mm512_castsi512_si256(L));
+        *y1 = _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(L, 1));
+        *k0 = _mm512_mul_pd(N0, inv128);
+        *k1 = _mm512_mul_pd(N1, inv128);
+        if (mode == 1) {
+            const __m512d one = _mm512_set1_pd(1.0), ln2 = _mm512_set1_pd(HB_LN2);
+            *y0 = _mm512_mul_pd(*y0, _mm512_add_pd(one, _mm512_sub_pd(x0, _mm512_mul_pd(*k0, ln2))));
+            *y1 = _mm512_mul_pd(*y1, _mm512_add_pd(one, _mm512_sub_pd(x1, _mm512_mul_pd(*k1, ln2))));
+        }
+    }
+    #endif
     #elif defined(__AVX2__)
     #define HB_HAVE_AVX2_EXP 1
     /* Four lanes of hb_exp_m with a gather from the float64 table. */
@@ -246,3 +295,4 @@ cdef extern from *:
     void hb_exp_array(const double *x, double *out, int64_t n, const double *tab,
                       const int32_t *tab32, int mode) noexcept nogil
     void hb_table_q15(const double *tab, int32_t *tab32) noexcept nogil
+    void hb_table_w16(const int32_t *tab32, uint16_t *w) noexcept nogil

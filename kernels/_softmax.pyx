@@ -8,7 +8,7 @@ from cython.parallel cimport parallel, prange
 from libc.stdint cimport int32_t, int64_t, uint16_t
 from libc.stdlib cimport free, malloc
 
-from _common cimport HB_OPENMP, HB_SIMD_NAME, hb_exp_array, hb_table_q15
+from _common cimport HB_OPENMP, HB_SIMD_NAME, hb_exp_array, hb_table_q15, hb_table_w16
 
 cdef extern from *:
     """
@@ -79,14 +79,9 @@ cdef extern from *:
                                const __m512d dmv, const __m512d sv, const __m512i T0,
                                const __m512i T1, const __m512i T2, const __m512i T3,
                                __m512d *e0, __m512d *e1) {
-        const __m512d l2e128 = _mm512_set1_pd(HB_LOG2E * 128.0);
-        const __m512d inv128 = _mm512_set1_pd(0.0078125), ln2 = _mm512_set1_pd(HB_LN2);
-        const __m512d one = _mm512_set1_pd(1.0);
         const __m512i si = tail ? _mm512_maskz_loadu_epi32(mk, (const void *)sp)
                                 : _mm512_loadu_si512((const void *)sp);
-        __m512d x0, x1, N0, N1, k0, k1, y0, y1;
-        __m512i I, L;
-        __mmask16 m6;
+        __m512d x0, x1, k0, k1, y0, y1;
         if (isub) {
             const __m512i di = _mm512_sub_epi32(si, mv);
             x0 = _mm512_cvtepi32_pd(_mm512_castsi512_si256(di));
@@ -97,23 +92,7 @@ cdef extern from *:
         }
         x0 = _mm512_mul_pd(sv, x0);
         x1 = _mm512_mul_pd(sv, x1);
-        N0 = _mm512_roundscale_pd(_mm512_mul_pd(x0, l2e128), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-        N1 = _mm512_roundscale_pd(_mm512_mul_pd(x1, l2e128), _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-        I = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvttpd_epi32(N0)),
-                               _mm512_cvttpd_epi32(N1), 1);
-        /* vpermt2w reads the low 6 bits of each word (d & 63); bit 6 picks the pair */
-        m6 = _mm512_test_epi32_mask(I, _mm512_set1_epi32(64));
-        L = _mm512_mask_blend_epi32(m6,
-            _mm512_maskz_permutex2var_epi16(0x55555555u, T0, I, T1),
-            _mm512_maskz_permutex2var_epi16(0x55555555u, T2, I, T3));
-        y0 = _mm512_cvtepi32_pd(_mm512_castsi512_si256(L));
-        y1 = _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(L, 1));
-        k0 = _mm512_mul_pd(N0, inv128);
-        k1 = _mm512_mul_pd(N1, inv128);
-        if (mode == 1) {
-            y0 = _mm512_mul_pd(y0, _mm512_add_pd(one, _mm512_sub_pd(x0, _mm512_mul_pd(k0, ln2))));
-            y1 = _mm512_mul_pd(y1, _mm512_add_pd(one, _mm512_sub_pd(x1, _mm512_mul_pd(k1, ln2))));
-        }
+        hb_lut16(x0, x1, mode, T0, T1, T2, T3, &y0, &y1, &k0, &k1);
         if (tail) {
             *e0 = _mm512_maskz_scalef_pd((__mmask8)mk, y0, k0);
             *e1 = _mm512_maskz_scalef_pd((__mmask8)(mk >> 8), y1, k1);
@@ -196,12 +175,6 @@ cdef extern from *:
         *mn = lo;
     }
 
-    /* The table as 64 words of 2 x 16-bit pairs per register: w[d] = T[d] = tab[d] * 2^15. */
-    static inline void hb_table_w16(const int32_t *tab32, uint16_t *w) {
-        int i;
-        for (i = 0; i < 128; i++) w[i] = (uint16_t)tab32[i];
-    }
-
     static void hb_softmax_row_any(const int32_t *s, int64_t n, double scale, const double *tab,
                                    const int32_t *tab32, const uint16_t *w, int mode,
                                    double *scratch, float *out) {
@@ -211,10 +184,7 @@ cdef extern from *:
         if (mode != 2 && scale * ((double)mn - (double)m) >= HB_FAST_X_MIN) {
             __m512i T[4];
             const int isub = (int64_t)mn - (int64_t)m >= (int64_t)INT32_MIN;
-            T[0] = _mm512_loadu_si512((const void *)w);
-            T[1] = _mm512_loadu_si512((const void *)(w + 32));
-            T[2] = _mm512_loadu_si512((const void *)(w + 64));
-            T[3] = _mm512_loadu_si512((const void *)(w + 96));
+            hb_w16_regs(w, T);
             if (mode == 0) {
                 if (isub) hb_softmax_row_fast(s, n, m, scale, T, 0, 1, scratch, out);
                 else hb_softmax_row_fast(s, n, m, scale, T, 0, 0, scratch, out);
@@ -230,7 +200,6 @@ cdef extern from *:
         hb_softmax_row(s, n, m, scale, tab, tab32, mode, scratch, out);
     }
     """
-    void hb_table_w16(const int32_t *tab32, uint16_t *w) noexcept nogil
     void hb_softmax_row_any(const int32_t *s, int64_t n, double scale, const double *tab,
                             const int32_t *tab32, const uint16_t *w, int mode, double *scratch,
                             float *out) noexcept nogil
