@@ -57,6 +57,15 @@ def _ok(doc: RunDocument, batch: int = 1) -> list[Result]:
             and not r.accelerator.startswith(ABLATION_PREFIX)]
 
 
+def _batch1_workloads(doc: RunDocument, figure: str) -> tuple[list[Result], list[str]]:
+    """The ok batch-1 results and their workloads; a figure with none cannot be drawn."""
+    results = _ok(doc)
+    workloads = _workloads(results)
+    if not workloads:
+        raise UsageError(f"{figure} figure: no ok results at batch 1")
+    return results, workloads
+
+
 def _series(results: Sequence[Result], workload: str, accelerator: str) -> dict[int, Result]:
     return {r.seq_len: r for r in results if r.workload == workload and r.accelerator == accelerator}
 
@@ -112,10 +121,7 @@ def speedup(doc: RunDocument) -> Any:
 def tops_per_w(doc: RunDocument) -> Any:
     """Energy efficiency per accelerator vs sequence length."""
     plt = _plt()
-    results = _ok(doc)
-    workloads = _workloads(results)
-    if not workloads:
-        raise UsageError("TOPS/W figure: no ok results at batch 1")
+    results, workloads = _batch1_workloads(doc, "TOPS/W")
     fig, axes = plt.subplots(1, len(workloads), figsize=(4.2 * len(workloads), 3.4), squeeze=False)
     for ax, w in zip(axes[0], workloads, strict=True):
         _lines_per_accelerator(plt, ax, results, w, lambda r: _v(r.tops_per_w),
@@ -127,10 +133,7 @@ def tops_per_w(doc: RunDocument) -> Any:
 def memory(doc: RunDocument) -> Any:
     """Working memory vs sequence length: quadratic for the baseline, linear for HASTILY."""
     plt = _plt()
-    results = _ok(doc)
-    workloads = _workloads(results)
-    if not workloads:
-        raise UsageError("memory figure: no ok results at batch 1")
+    results, workloads = _batch1_workloads(doc, "memory")
     w = workloads[0]
     fig, ax = plt.subplots(figsize=(4.6, 3.4))
     _lines_per_accelerator(plt, ax, results, w, lambda r: _v(r.memory_bytes) / 2**20,
