@@ -55,7 +55,7 @@ def resolve_workload(host: PluginHost, arg: str) -> Workload:
     """A registered workload name, or a path to a ``.toml`` / Hugging Face ``config.json``."""
     if arg in host.workload_names():
         return host.workload(arg)
-    if arg.endswith((".toml", ".json")) or os.sep in arg or Path(arg).exists():
+    if arg.lower().endswith((".toml", ".json")) or os.sep in arg or Path(arg).exists():
         return load_workload_file(arg)
     return host.workload(arg)  # raises with a suggestion
 
@@ -77,6 +77,15 @@ def parse_overrides(host: PluginHost, items: Iterable[str]) -> dict[str, dict[st
         p.parse(value)  # type-check early, before any work is done
         out.setdefault(accel, {})[param] = value
     return out
+
+
+def check_overrides_used(overrides: Mapping[str, object], accelerators: Iterable[str]) -> None:
+    """Refuse ``--set`` for an accelerator the command does not run (a silent no-op otherwise)."""
+    names = list(accelerators)
+    for name in overrides:
+        if name not in names:
+            raise UsageError(f"--set names accelerator {name!r}, which is not part of this run "
+                             f"({', '.join(names)})")
 
 
 def configured_accelerator(
@@ -114,6 +123,7 @@ def estimate_point(
         workload=graph.workload.name, accelerator=spec.name, plugin=info.name,
         seq_len=graph.seq_len, batch=graph.batch, ops=graph.ops,
         params=params.as_dict(), params_hash=params.digest(f"{info.distribution}=={info.version}"),
+        **point_hashes(graph),
     )
     try:
         arith = _arithmetic_of(reg, params)
@@ -132,6 +142,28 @@ def estimate_point(
     # The kernels are ours, not the plugin's: a failure here is a bug to raise.
     attn_err = measure_attention_error(arith, graph, mode=numerics) if numerics != "off" else None
     return result_from_estimate(est, arithmetic=arith.label(), attn_rel_error=attn_err, **common)  # type: ignore[arg-type]
+
+
+def point_hashes(graph: OpGraph) -> dict[str, str]:
+    """``shape_hash`` (workload shape, seq_len, batch) and ``ops_hash`` (op counts) of a point.
+
+    ``compare`` refuses to compare two results whose hashes differ: a file that names
+    ``bert-base`` but holds another shape, or whose op counts were edited, is not comparable.
+    """
+    import hashlib
+    import json
+
+    shape = {k: v for k, v in graph.workload.to_dict().items() if k != "name"}
+    shape.update(weight_layers=graph.workload.distinct_weight_layers, seq_len=graph.seq_len,
+                 batch=graph.batch)
+    counts = {"layers": graph.workload.layers, "ops": graph.ops,
+              "layer_ops": [op.to_dict() for op in graph.layer_ops]}
+
+    def digest(obj: object) -> str:
+        blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    return {"shape_hash": digest(shape), "ops_hash": digest(counts)}
 
 
 def measure_attention_error(arith: Arithmetic, graph: OpGraph, *, mode: str) -> float:
@@ -198,6 +230,7 @@ def run_op(
     host = host or PluginHost()
     names = list(dict.fromkeys(accelerators or host.default_accelerators()))
     parsed = parse_overrides(host, overrides)
+    check_overrides_used(parsed, names)
     results = []
     for name in names:
         reg, params = configured_accelerator(host, name, parsed)
@@ -288,9 +321,7 @@ def run(
     for b in request.batches:
         check_point(1, b)
     overrides = parse_overrides(host, request.overrides)
-    for name in overrides:
-        if name not in accel_names:
-            raise UsageError(f"--set names accelerator {name!r}, which is not part of this run")
+    check_overrides_used(overrides, accel_names)
     configured = [configured_accelerator(host, n, overrides) for n in accel_names]
 
     points = [(w, s, b) for w in workloads for s in dict.fromkeys(request.seq_lens)

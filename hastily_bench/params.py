@@ -13,13 +13,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tomllib
 from collections.abc import Iterator, Mapping, ValuesView
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from . import io as hio
 from .errors import UsageError, suggest
 
 PARAMS_SCHEMA_VERSION = 1
@@ -261,31 +261,16 @@ def params_from_mapping(table: Mapping[str, Any], *, origin: str) -> ParamSet:
 
 
 def load_toml(path: Path | str) -> dict[str, Any]:
-    """Read a TOML file, turning every failure into one-line :class:`UsageError`."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{p}: no such file") from None
-    except OSError as exc:
-        raise UsageError(f"{p}: cannot read ({exc.strerror})") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{p}: malformed TOML ({exc})") from None
+    """Read a TOML file, turning every failure into one-line :class:`UsageError`.
+
+    The limits (size, encoding, nesting, number of digits) are :mod:`hastily_bench.io`'s.
+    """
+    return hio.load_toml(path)
 
 
 def load_json(path: Path | str) -> Any:
     """Read a JSON file, turning every failure into one-line :class:`UsageError`."""
-    p = Path(path)
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{p}: cannot read ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{p}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+    return hio.load_json(path)
 
 
 def load_package_toml(package: str, filename: str, *, schema_version: int = 1) -> dict[str, Any]:
