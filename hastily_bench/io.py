@@ -479,9 +479,38 @@ def _write_stdout(data: str | bytes) -> None:
     except UnicodeEncodeError as exc:
         raise UsageError(unencodable_message(exc)) from None
     except BrokenPipeError:
-        raise
+        raise StdoutPipeClosed from None
     except OSError as exc:
         raise _write_error("standard output", exc) from None
+
+
+class StdoutPipeClosed(Exception):  # noqa: N818 - an event, not an error
+    """The reader of standard output went away (a pipe into ``head``).
+
+    Deliberately not an :class:`OSError`: click would turn that into a bare exit 1.
+    """
+
+
+class GuardedStream:
+    """A text stream wrapper whose writes raise :class:`StdoutPipeClosed` on a closed pipe."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, s: str) -> int:
+        try:
+            return int(self._stream.write(s))
+        except BrokenPipeError:
+            raise StdoutPipeClosed from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise StdoutPipeClosed from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def unencodable_message(exc: UnicodeEncodeError) -> str:
