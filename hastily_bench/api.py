@@ -156,8 +156,11 @@ def point_hashes(graph: OpGraph) -> dict[str, str]:
     shape = {k: v for k, v in graph.workload.to_dict().items() if k != "name"}
     shape.update(weight_layers=graph.workload.distinct_weight_layers, seq_len=graph.seq_len,
                  batch=graph.batch)
+    # a fixed list of count fields, so adding a field to Op does not change every hash
+    fields = ("name", "kind", "instances", "m", "k", "n", "macs", "weight_bytes", "input_bytes",
+              "output_bytes", "elements", "rows", "row_len")
     counts = {"layers": graph.workload.layers, "ops": graph.ops,
-              "layer_ops": [op.to_dict() for op in graph.layer_ops]}
+              "layer_ops": [[getattr(op, f, None) for f in fields] for op in graph.layer_ops]}
 
     def digest(obj: object) -> str:
         blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
@@ -326,6 +329,15 @@ def run(
 
     points = [(w, s, b) for w in workloads for s in dict.fromkeys(request.seq_lens)
               for b in dict.fromkeys(request.batches)]
+    if request.numerics != "off":
+        from .numerics import check_case_size
+
+        for w, s, b in points:  # before any work: a case too big for memory is the user's to fix
+            try:
+                check_case_size(heads=w.heads, seq_len=s, head_dim=w.head_dim, batch=b,
+                                mode=request.numerics)
+            except ValueError as exc:
+                raise UsageError(f"{w.name} l={s} b={b}: {exc}") from None
     total = len(points) * len(configured)
     done = 0
     results: list[Result] = []

@@ -178,6 +178,8 @@ def parse_toml(text: str, origin: str) -> dict[str, Any]:
     except RecursionError:
         raise UsageError(f"{origin}: nested more than {MAX_DEPTH} levels deep") from None
     except ValueError as exc:  # Python's int digit limit, and the like
+        if "integer string conversion" in str(exc):
+            raise UsageError(f"{origin}: an integer has more than {MAX_INT_DIGITS} digits") from None
         raise UsageError(f"{origin}: malformed TOML ({exc})") from None
     _check_depth(doc, origin)
     _check_toml_ints(doc, origin)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+from . import io as hio
 from .errors import UsageError
 from .results import Result, RunDocument, summarise_by_category
 
@@ -224,14 +226,23 @@ def draw_all(doc: RunDocument, directory: Path | str, *,
             skipped.append(str(exc))
     if not figures:
         raise UsageError("no figure can be drawn from these results: " + "; ".join(skipped or []))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, fig in figures:
-        for fmt in formats:
-            path = out_dir / f"{name}.{fmt}"
-            tmp = out_dir / f".{name}.tmp.{fmt}"
-            fig.savefig(tmp, format=fmt, metadata={"Date": None} if fmt == "svg" else {"Software": None})
-            tmp.replace(path)
-            written.append(path)
-        plt.close(fig)
-    return written
+    # every file is rendered in memory and checked before the first one is written
+    rendered: list[tuple[Path, bytes]] = []
+    try:
+        for name, fig in figures:
+            for fmt in formats:
+                buf = BytesIO()
+                fig.savefig(buf, format=fmt,
+                            metadata={"Date": None} if fmt == "svg" else {"Software": None})
+                rendered.append((out_dir / f"{name}.{fmt}", buf.getvalue()))
+    finally:
+        for _, fig in figures:
+            plt.close(fig)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{out_dir}: cannot create the directory ({exc.strerror})") from None
+    dests = [(hio.output(path, option="plot file"), data) for path, data in rendered]
+    for dest, data in dests:
+        hio.write_output(dest, data)
+    return [dest.path for dest, _ in dests]

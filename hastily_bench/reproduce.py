@@ -185,6 +185,10 @@ def load_claims(path: Path | str | None = None) -> tuple[list[Claim], dict[str, 
         for key in ("id", "claim", "source", "kind"):
             if not isinstance(c.get(key), str) or not c[key]:
                 raise UsageError(f"{where}: missing {key!r}")
+        for key in ("claim", "source", "unit", "metric", "accelerator", "reference", "workload",
+                    "residual", "note"):
+            if key in c and not isinstance(c[key], str):
+                raise UsageError(f"{where} ({c['id']}): {key} must be a string, got {c[key]!r}")
         if c["kind"] not in KINDS:
             raise UsageError(f"{where} ({c['id']}): kind {c['kind']!r} is not one of {', '.join(KINDS)}")
         if c["id"] in seen:

@@ -129,6 +129,14 @@ class Result:
                 continue
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise TypeError(f"{where}: {key!r} must be a finite number >= 0, got {v!r}")
+        if d["status"] == "ok" and d.get("latency_s") == 0:
+            raise TypeError(f"{where}: 'latency_s' must be > 0 when status is ok")
+        for key in ("error", "params_hash", "arithmetic", "plugin", "shape_hash", "ops_hash"):
+            if d.get(key) is not None and not isinstance(d.get(key), str):
+                raise TypeError(f"{where}: {key!r} must be a string, got {d.get(key)!r}")
+        for key in ("params", "extra"):
+            if not isinstance(d.get(key, {}), Mapping):
+                raise TypeError(f"{where}: {key!r} must be an object, got {d.get(key)!r}")
         return cls(
             workload=d["workload"],
             accelerator=d["accelerator"],
