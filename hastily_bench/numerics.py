@@ -64,6 +64,8 @@ SAMPLE_MAX_KEYS = 4096
 SAMPLE_MAX_HEAD_DIM = 1024
 #: mode="full" refuses a case whose data (q, k, v and the ideal's scores) needs more memory.
 FULL_MAX_BYTES = 4 << 30
+#: Output elements per block of :func:`fixed_order_matmul` (about 256 kB of float64).
+_MATMUL_BLOCK = 1 << 15
 #: Query rows per chunk of the float64 ideal (bounds its memory in mode="full").
 _IDEAL_ROWS = 256
 #: Cases up to this many key elements keep their data and ideal in memory (about 4 MB).
@@ -113,10 +115,17 @@ def fixed_order_matmul(a: NDArray[Any], b: NDArray[Any]) -> NDArray[Any]:
     b = np.ascontiguousarray(b)
     shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
     out = np.zeros(shape, dtype=np.result_type(a, b))
-    tmp = np.empty_like(out)
-    for i in range(a.shape[-1]):
-        np.multiply(a[..., :, i, None], b[..., i, None, :], out=tmp)
-        out += tmp
+    m, n = shape[-2], shape[-1]
+    # blocks of output rows small enough to stay in cache while the k products add up
+    rows = max(1, _MATMUL_BLOCK // max(1, n * math.prod(shape[:-2])))
+    tmp = np.empty((*shape[:-2], min(rows, m), n), dtype=out.dtype)
+    for r0 in range(0, m, rows):
+        o = out[..., r0 : r0 + rows, :]
+        t = tmp[..., : o.shape[-2], :]
+        a_rows = a[..., r0 : r0 + rows, :]
+        for i in range(a.shape[-1]):
+            np.multiply(a_rows[..., :, i, None], b[..., i, None, :], out=t)
+            o += t
     return out
 
 
