@@ -80,6 +80,8 @@ MAX_DEPTH = 32
 MAX_INT_DIGITS = 100
 #: Exit status after a closed pipe on standard output: 128 + SIGPIPE, as a shell reports it.
 EXIT_BROKEN_PIPE = 128 + 13
+#: Standard output is written in pieces of this many characters (see :func:`_write_stdout`).
+_STDOUT_CHUNK = 1 << 15
 #: Exit status after SIGTERM: 128 + SIGTERM.
 EXIT_TERMINATED = 128 + 15
 
@@ -298,9 +300,11 @@ def output(path: Path | str, *, option: str = "-o") -> Output:
     try:
         st = os.stat(p)  # follows links
         exists = True
-    except FileNotFoundError:
-        exists = False
+    except (FileNotFoundError, NotADirectoryError):
+        exists = False  # the directory checks below say what is wrong
     except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise UsageError(f"{label}: file name too long") from None
         raise UsageError(f"{label}: cannot use ({exc.strerror})") from None
     if p.is_symlink():
         if not exists:
@@ -320,7 +324,7 @@ def output(path: Path | str, *, option: str = "-o") -> Output:
         what = "is not a directory" if parent.exists() else "does not exist"
         raise UsageError(f"{label}: directory {str(parent)!r} {what}")
     if len(target.name.encode("utf-8", "surrogateescape")) > _name_max(parent):
-        raise UsageError(f"{label}: file name longer than {_name_max(parent)} bytes")
+        raise UsageError(f"{label}: file name too long (more than {_name_max(parent)} bytes)")
     # atomic replace needs a new file in the directory (and, if it exists, the file itself
     # must be ours to replace: an unwritable file is refused as a plain open() would)
     if not _writable_dir(parent):
@@ -371,6 +375,11 @@ def check_outputs(outputs: Sequence[Output | Path | None], *,
             if ip.exists() and o.target.exists() and _same_file(ip, o.target):
                 raise UsageError(f"{o.option} {o.path}: is also an input of this command; "
                                  "writing it would destroy the input")
+    dirs = [o for o in real if isinstance(o, Path)]
+    for o in files:
+        for d in dirs:
+            if os.path.abspath(o.target) == os.path.abspath(d) or (d.exists() and _same_file(o.target, d)):
+                raise UsageError(f"{o.option} {o.path}: is also the output directory {d}")
     for n, a in enumerate(files):
         for b in files[n + 1:]:
             if _same_file(a.target, b.target):
@@ -474,9 +483,12 @@ def _write_stdout(data: str | bytes) -> None:
     try:
         if isinstance(data, bytes):
             stream.flush()
-            stream.buffer.write(data)
-        else:
-            stream.write(data)
+            stream = stream.buffer
+        # in pieces, flushed one by one: a reader that went away shows as EPIPE on the next
+        # piece (one large write can end short without any error, and the rest is lost)
+        for start in range(0, len(data), _STDOUT_CHUNK):
+            stream.write(data[start : start + _STDOUT_CHUNK])
+            stream.flush()
         stream.flush()
     except UnicodeEncodeError as exc:
         raise UsageError(unencodable_message(exc)) from None

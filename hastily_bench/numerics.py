@@ -60,8 +60,8 @@ SAMPLE_MAX_ROWS = 256
 #: ... and at most this many keys (the sequence is cut to this length) ...
 SAMPLE_MAX_KEYS = 4096
 #: ... and at most this head width (wider heads are sampled at this width; BERT-class
-#: models have 64 to 128), so a sample's working set stays below about 200 MB.
-SAMPLE_MAX_HEAD_DIM = 1024
+#: models have 64 to 128), so a sample stays small and fast.
+SAMPLE_MAX_HEAD_DIM = 256
 #: mode="full" refuses a case whose data (q, k, v and the ideal's scores) needs more memory.
 FULL_MAX_BYTES = 4 << 30
 #: Output elements per block of :func:`fixed_order_matmul` (about 256 kB of float64).
@@ -208,7 +208,7 @@ def attention_rel_error(
     mode : {"sample", "full"}
         ``"sample"`` bounds the cost: the first batch element, at most SAMPLE_MAX_HEADS (2)
         heads, SAMPLE_MAX_ROWS (256) query rows spread over the sequence, and keys cut to
-        SAMPLE_MAX_KEYS (4096), head width cut to SAMPLE_MAX_HEAD_DIM (1024). ``"full"``
+        SAMPLE_MAX_KEYS (4096), head width cut to SAMPLE_MAX_HEAD_DIM (256). ``"full"``
         runs every batch element, head and row, and refuses (``ValueError``) a case whose
         data needs more than FULL_MAX_BYTES (4 GiB).
     seed : int
