@@ -75,7 +75,7 @@ def test_02_huge_integers_are_one_line(cli, tmp_path: Path, tiny_results: Path) 
     toml.write_text(BERT.format(name="w", layers=digits, hidden=64, heads=2, ffn=256))
     one_line_error(cli("run", str(toml), *FAST), "more than 100 digits")
     hf = tmp_path / "config.json"
-    hf.write_text('{"model_type": "bert", "num_hidden_layers": %s}' % digits)
+    hf.write_text('{"model_type": "bert", "num_hidden_layers": ' + digits + "}")
     one_line_error(cli("run", str(hf), *FAST), "5000 digits")
     doc = tiny_results.read_text().replace('"batch": 1', f'"batch": {digits}', 1)
     bad = tmp_path / "head.json"
