@@ -477,7 +477,7 @@ def _replace(target: Path, data: str | bytes, *, label: str) -> None:
 
 
 def _write_stdout(data: str | bytes) -> None:
-    stream = sys.stdout
+    stream: Any = sys.stdout
     if stream is None:
         raise UsageError("cannot write standard output (it is closed)")
     try:
