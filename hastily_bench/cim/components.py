@@ -102,6 +102,8 @@ def survey_adc_area_mm2(bits: float, rate_hz: float, node_nm: float) -> float:
 
 
 ADC_RATE_LAWS = ("sar", "fixed")
+#: Lowest resolution the survey fit covers (accelergy-adc-plug-in asserts ``bits >= 4``).
+MIN_SURVEY_BITS = 4
 
 
 @dataclass(frozen=True)
@@ -151,9 +153,13 @@ class ADC(Component):
     def __post_init__(self) -> None:
         if self.rate_law not in ADC_RATE_LAWS:
             raise UsageError(f"adc_rate_law {self.rate_law!r} is not one of {', '.join(ADC_RATE_LAWS)}")
-        for name in ("bits", "sample_rate_hz", "ref_bits", "ref_sample_rate_hz", "ref_node_nm", "node_nm"):
+        for name in ("sample_rate_hz", "ref_sample_rate_hz", "ref_node_nm", "node_nm"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"adc {name} must be positive, got {getattr(self, name)!r}")
+        for name in ("bits", "ref_bits"):
+            if getattr(self, name) < MIN_SURVEY_BITS:
+                raise UsageError(f"adc_{name}={getattr(self, name)}: the survey ADC model covers "
+                                 f"{MIN_SURVEY_BITS} bits and more (as accelergy-adc-plug-in)")
 
     @classmethod
     def from_params(cls, p: ParamSet, prefix: str = "adc") -> ADC:
