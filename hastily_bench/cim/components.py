@@ -142,11 +142,12 @@ class ADC(Component):
     ref_leakage_w: float
     ref_node_nm: float
     node_nm: float
+    energy_scale: float = 1.0
 
     PREFIX: ClassVar[str] = "adc"
     FIELDS: ClassVar[tuple[str, ...]] = (
         "bits", "sample_rate_hz", "rate_law", "ref_bits", "ref_sample_rate_hz", "ref_energy_j",
-        "ref_area_mm2", "ref_leakage_w", "ref_node_nm",
+        "ref_area_mm2", "ref_leakage_w", "ref_node_nm", "energy_scale",
     )
     SHARED: ClassVar[tuple[str, ...]] = ("tech_node_nm",)
 
@@ -169,7 +170,7 @@ class ADC(Component):
             ref_sample_rate_hz=p.f(f"{prefix}_ref_sample_rate_hz"),
             ref_energy_j=p.f(f"{prefix}_ref_energy_j"), ref_area_mm2=p.f(f"{prefix}_ref_area_mm2"),
             ref_leakage_w=p.f(f"{prefix}_ref_leakage_w"), ref_node_nm=p.f(f"{prefix}_ref_node_nm"),
-            node_nm=p.f("tech_node_nm"),
+            node_nm=p.f("tech_node_nm"), energy_scale=p.f(f"{prefix}_energy_scale"),
         )
 
     @property
@@ -186,8 +187,12 @@ class ADC(Component):
 
     @property
     def energy_j(self) -> float:
-        """Energy per conversion: ``ref_energy_j x E_survey(bits, rate) / E_survey(ref)``."""
-        return self.ref_energy_j * (survey_adc_energy_j(self.bits, self.rate_hz)
+        """Energy per conversion: ``energy_scale x ref_energy_j x E_survey(bits, rate) / E_survey(ref)``.
+
+        ``energy_scale`` (1 = the anchor design) moves the whole design up or down in
+        energy, leakage included (leakage is a fixed share of dynamic power).
+        """
+        return self.energy_scale * self.ref_energy_j * (survey_adc_energy_j(self.bits, self.rate_hz)
                                     / survey_adc_energy_j(self.ref_bits, self.ref_sample_rate_hz))
 
     @property
@@ -394,11 +399,6 @@ class CellArray(Component):
             if self.lut_entry_bits < 1 or self.lut_entry_bits > self.cols:
                 raise UsageError(f"array_lut_entry_bits={self.lut_entry_bits} must be 1..{self.cols} "
                                  "(an entry lies within one row)")
-            if self.lut_rows > self.rows:
-                raise UsageError(
-                    f"array_lut_entries={self.lut_entries}: a table of {self.lut_entries} x "
-                    f"{self.lut_entry_bits}-bit entries needs {self.lut_rows} rows, the array has "
-                    f"{self.rows} (at most {self.lut_capacity_entries} entries fit)")
 
     @classmethod
     def from_params(cls, p: ParamSet, prefix: str = "array") -> CellArray:
@@ -444,6 +444,11 @@ class CellArray(Component):
     def lut_rows(self) -> int:
         """Rows of the ROM table (0 without a table)."""
         return _ceil_div(self.lut_entries, self.lut_entries_per_row) if self.lut_entries else 0
+
+    @property
+    def lut_arrays(self) -> int:
+        """Arrays one copy of the table spans (1 while it fits under one array's rows)."""
+        return _ceil_div(self.lut_rows, self.rows) if self.lut_entries else 0
 
     @property
     def lut_bits(self) -> int:

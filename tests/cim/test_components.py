@@ -141,9 +141,10 @@ def test_lookup_table_rows_and_capacity(params: ParamSet) -> None:
     assert _array(params, lut_entries=64).lut_rows == 16
 
 
-def test_table_larger_than_the_array_is_refused(params: ParamSet) -> None:
-    with pytest.raises(UsageError, match="needs 128 rows, the array has 64"):
-        _array(params, lut_entries=512)
+def test_table_larger_than_the_array_spans_arrays(params: ParamSet) -> None:
+    big = _array(params, lut_entries=512)  # 512 x 16 bits = 128 rows of 64 columns
+    assert big.lut_rows == 128 and big.lut_arrays == 2
+    assert _array(params, lut_entries=128).lut_arrays == 1 and _array(params, lut_entries=0).lut_arrays == 0
 
 
 def test_cell_kind_rules(params: ParamSet) -> None:
