@@ -514,7 +514,7 @@ class ExpRoutine:
     ``e^x = 2^n x 2^f`` with ``t = x log2(e)``, ``n = floor(t)``, ``f = t - n``
     (range reduction: mul, floor, sub); then ``2^f`` either by a polynomial of
     ``poly_degree`` in Horner form (``degree`` x (mul + add)) or by a table of
-    ``table_entries`` (index ``d = floor(f x entries)``: mul, floor; the read:
+    ``entries`` values ``2^(d / entries)`` (index ``d = floor(f x entries)``: mul, floor; the read:
     ``table_cycles`` on the VFU, or nothing on the VFU when the table lies
     elsewhere, e.g. in the UCLM arrays); with a table, ``residual = "linear"``
     multiplies by ``1 + r``, ``r = (f x entries - d) x ln2 / entries`` (sub,
@@ -552,6 +552,23 @@ class ExpRoutine:
         return s
 
 
+def exp_table_max_rel_error(entries: int, residual: str = "none") -> float:
+    """Worst relative error of ``2^f`` from a table of ``2^(d / entries)`` (before rounding).
+
+    ``none``: the table value at the start of each interval, off by up to
+    ``2^(1/entries) - 1``; ``linear``: the remainder ``e^r`` (``0 <= r < ln2 / entries``)
+    taken as ``1 + r``, off by up to ``(e^r - 1 - r) / e^r`` at the interval's end.
+    """
+    if entries < 1:
+        raise UsageError(f"a table needs at least one entry, got {entries}")
+    if residual not in EXP_RESIDUALS:
+        raise UsageError(f"exponent residual {residual!r} is not one of {', '.join(EXP_RESIDUALS)}")
+    r = math.log(2) / entries
+    if residual == "none":
+        return math.expm1(r)
+    return (math.expm1(r) - r) / math.exp(r)
+
+
 @dataclass(frozen=True)
 class VFU(Component):
     """A ``lanes``-wide vector functional unit with a cycle count and energy per elementary op.
@@ -577,6 +594,11 @@ class VFU(Component):
         "exp_table_cycles", "exp_residual",
     )
     SHARED: ClassVar[tuple[str, ...]] = (*TECH_KEYS, CLOCK_KEY)
+
+    def __hash__(self) -> int:  # the op tables are dicts: hash their items
+        return hash((self.lanes, self.clock_hz, tuple(sorted(self.cycles.items())),
+                     tuple(sorted(self.energies_j.items())), self.area_mm2_per_lane,
+                     self.leakage_w_per_lane, self.exp, self.tech))
 
     def __post_init__(self) -> None:
         if self.lanes < 1:

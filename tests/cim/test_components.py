@@ -22,6 +22,7 @@ from hastily_bench.cim import (
     area_factor,
     energy_factor,
     example_preset_path,
+    exp_table_max_rel_error,
     load_component_preset,
     survey_adc_area_mm2,
     survey_adc_energy_j,
@@ -239,3 +240,16 @@ def test_components_scale_with_the_node(params: ParamSet) -> None:
     assert at16.area_mm2 < at32.area_mm2
     assert at16.core.vfu.op_energy_j("add") < at32.core.vfu.op_energy_j("add")
     assert at16.macro.mvm_s(8) == at32.macro.mvm_s(8)  # latency is not node-scaled
+
+
+def test_table_error_falls_with_entries_and_the_residual() -> None:
+    assert exp_table_max_rel_error(128) == pytest.approx(2 ** (1 / 128) - 1)  # 0.54 %
+    assert exp_table_max_rel_error(128, "linear") == pytest.approx((math.log(2) / 128) ** 2 / 2, rel=0.01)
+    errs = [exp_table_max_rel_error(e, res) for res in ("none", "linear") for e in (16, 64, 128, 256)]
+    assert errs[:4] == sorted(errs[:4], reverse=True) and errs[4:] == sorted(errs[4:], reverse=True)
+    assert all(lin < none for lin, none in zip(errs[4:], errs[:4], strict=True))
+
+
+def test_components_hash(params: ParamSet) -> None:
+    assert hash(Chip.from_params(params)) == hash(Chip.from_params(params))
+    assert len({Chip.from_params(params), Chip.from_params(params.override("vfu_lanes", "8"))}) == 2
