@@ -5,7 +5,7 @@ Public API (also re-exported from :mod:`hastily_bench.api`); see
 
     from hastily_bench.api import Chip, load_component_preset, example_preset_path, map_weights
 
-    params = load_component_preset(example_preset_path("hastily"), consumers=[Chip.param_keys()])
+    params = load_component_preset(example_preset_path("hastily-paper"), consumers=[Chip.param_keys()])
     chip = Chip.from_params(params)
     chip.area_mm2, chip.macro.mvm_s(8), chip.macro.adc.energy_j
 """

@@ -36,7 +36,7 @@ PUMA_6BIT_ENERGY = 1.35e-3 * 75e-9 / 128  # 1.35 mW over 75 ns, per conversion
 
 @pytest.fixture(scope="module")
 def params() -> ParamSet:
-    return load_component_preset(example_preset_path("hastily"), consumers=[Chip.param_keys()])
+    return load_component_preset(example_preset_path("hastily-paper"), consumers=[Chip.param_keys()])
 
 
 def adc(bits: int = 6, rate: float = PUMA_6BIT_RATE, law: str = "fixed", node: float = 32.0) -> ADC:
