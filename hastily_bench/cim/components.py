@@ -535,20 +535,26 @@ class ExpRoutine:
             raise UsageError("a polynomial exponent needs degree >= 1")
 
     def steps(self, *, external_table: bool = False) -> dict[str, int]:
-        """Elementary operations per element: ``{op: count}`` (``table``: VFU table-read cycles)."""
-        s = {"mul": 1, "floor": 1, "add": 1}  # t = x log2e, n = floor(t), f = t - n
+        """Elementary operations per element: ``{op: count}`` (``table``: VFU table-read cycles).
+
+        Polynomial: ``t = x log2(e)`` (mul), ``n = floor(t)`` (floor), ``f = t - n``
+        (sub), ``degree`` x (mul + add), scale by ``2^n`` (shift).
+
+        Table, in fixed point as the hardware does it: ``t = x entries / ln 2`` (mul),
+        ``m = floor(t)`` (floor); ``n = m >> log2(entries)`` (shift) and
+        ``d = m mod entries`` (a mask, costed as an add) are bit fields of ``m``; the read
+        of ``2^(d / entries)``; scale by ``2^n`` (shift). With ``residual = "linear"``:
+        ``r = (t - m) ln 2 / entries`` (sub, mul) and ``y + y r`` (mul, add).
+        """
         if self.method == "polynomial":
-            s["mul"] += self.poly_degree
-            s["add"] += self.poly_degree
-        else:
-            s["mul"] += 1  # f x entries
-            s["floor"] += 1  # d
-            if not external_table:
-                s["table"] = self.table_cycles
-            if self.residual == "linear":
-                s["add"] += 2  # r numerator (sub), y + y r
-                s["mul"] += 2  # r scale, y x r
-        s["shift"] = 1  # x 2^n
+            s = {"mul": 1 + self.poly_degree, "floor": 1, "add": 1 + self.poly_degree, "shift": 1}
+            return s
+        s = {"mul": 1, "floor": 1, "shift": 2, "add": 1}
+        if not external_table:
+            s["table"] = self.table_cycles
+        if self.residual == "linear":
+            s["add"] += 2
+            s["mul"] += 2
         return s
 
 
