@@ -509,16 +509,14 @@ EXP_RESIDUALS = ("none", "linear")
 
 @dataclass(frozen=True)
 class ExpRoutine:
-    """``e^x`` as a routine of elementary VFU steps (per element).
+    """``e^x`` as a routine of elementary VFU steps (per element); see :meth:`steps`.
 
-    ``e^x = 2^n x 2^f`` with ``t = x log2(e)``, ``n = floor(t)``, ``f = t - n``
-    (range reduction: mul, floor, sub); then ``2^f`` either by a polynomial of
-    ``poly_degree`` in Horner form (``degree`` x (mul + add)) or by a table of
-    ``entries`` values ``2^(d / entries)`` (index ``d = floor(f x entries)``: mul, floor; the read:
-    ``table_cycles`` on the VFU, or nothing on the VFU when the table lies
-    elsewhere, e.g. in the UCLM arrays); with a table, ``residual = "linear"``
-    multiplies by ``1 + r``, ``r = (f x entries - d) x ln2 / entries`` (sub,
-    mul, mul, add); finally the scale by ``2^n`` (shift).
+    ``method = "polynomial"``: range reduction to ``2^n x 2^f`` and a Horner
+    polynomial of ``poly_degree`` for ``2^f``. ``method = "table"``: fixed-point
+    reduction whose bit fields give ``n`` and the table index ``d``, a read of
+    ``2^(d / entries)`` (``table_cycles`` on the VFU, or none on the VFU when the
+    table lies elsewhere, e.g. in the UCLM arrays: ``external_table=True``), and
+    with ``residual = "linear"`` a factor ``1 + r``.
     """
 
     method: str = "polynomial"
