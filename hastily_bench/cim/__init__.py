@@ -27,6 +27,7 @@ from .components import (
     CellArray,
     Component,
     ExpRoutine,
+    OffChipMemory,
     RegisterFile,
     Router,
     SampleHold,
@@ -58,7 +59,7 @@ from .tech import Tech, area_factor, energy_factor
 
 __all__ = [
     "ADC", "ADC_RATE_LAWS", "CELL_KINDS", "CLOCK_KEY", "DAC", "EXP_METHODS", "EXP_RESIDUALS",
-    "TECH_KEYS", "VFU", "VFU_OPS", "CellArray", "Component", "ExpRoutine", "RegisterFile", "Router",
+    "TECH_KEYS", "VFU", "VFU_OPS", "CellArray", "Component", "ExpRoutine", "OffChipMemory", "RegisterFile", "Router",
     "SampleHold", "SharedMemory", "ShiftAdd", "exp_table_max_rel_error", "survey_adc_area_mm2", "survey_adc_energy_j",
     "tech_from_params", "Chip", "Core", "Macro", "MvmEnergy", "Tile", "check_consumed",
     "example_preset_path", "flatten_params", "load_component_params", "load_component_preset",

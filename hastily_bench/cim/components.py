@@ -811,3 +811,43 @@ class Router(Component):
     def tree_reduce_energy_j(self, participants: int, payload_bytes: int = 4) -> float:
         """Each of the ``participants - 1`` tree edges carries the payload once, one hop."""
         return (participants - 1) * payload_bytes * self.energy_j_per_byte
+
+
+@dataclass(frozen=True)
+class OffChipMemory(Component):
+    """The off-chip memory interface (DRAM or a chip-to-chip link) a model may stream through.
+
+    ``transfer_s(b) = latency_s + b / bandwidth_bytes_per_s``; ``b x energy_j_per_byte``.
+    Not node-scaled (DRAM cores and I/O do not shrink with logic); its PHY area is not
+    modelled (``area_mm2 = 0``).
+    """
+
+    bandwidth_bytes_per_s: float
+    energy_j_per_byte: float
+    latency_s: float
+
+    PREFIX: ClassVar[str] = "offchip"
+    FIELDS: ClassVar[tuple[str, ...]] = ("bandwidth_bytes_per_s", "energy_j_per_byte", "latency_s")
+
+    def __post_init__(self) -> None:
+        if self.bandwidth_bytes_per_s <= 0:
+            raise UsageError(f"offchip_bandwidth_bytes_per_s must be positive, got {self.bandwidth_bytes_per_s}")
+
+    @classmethod
+    def from_params(cls, p: ParamSet, prefix: str = "offchip") -> OffChipMemory:
+        return cls(bandwidth_bytes_per_s=p.f(f"{prefix}_bandwidth_bytes_per_s"),
+                   energy_j_per_byte=p.f(f"{prefix}_energy_j_per_byte"), latency_s=p.f(f"{prefix}_latency_s"))
+
+    def transfer_s(self, nbytes: float) -> float:
+        return self.latency_s + nbytes / self.bandwidth_bytes_per_s if nbytes > 0 else 0.0
+
+    def energy_j(self, nbytes: float) -> float:
+        return nbytes * self.energy_j_per_byte
+
+    @property
+    def area_mm2(self) -> float:
+        return 0.0
+
+    @property
+    def leakage_w(self) -> float:
+        return 0.0

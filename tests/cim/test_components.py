@@ -255,3 +255,13 @@ def test_table_error_falls_with_entries_and_the_residual() -> None:
 def test_components_hash(params: ParamSet) -> None:
     assert hash(Chip.from_params(params)) == hash(Chip.from_params(params))
     assert len({Chip.from_params(params), Chip.from_params(params.override("vfu_lanes", "8"))}) == 2
+
+
+def test_offchip_memory(params: ParamSet) -> None:
+    chip = Chip.from_params(params)
+    m = chip.offchip
+    assert m.transfer_s(1e9) == pytest.approx(100e-9 + 1e9 / 100e9) and m.transfer_s(0) == 0.0
+    assert m.energy_j(1e6) == pytest.approx(162.5e-6)
+    assert "offchip_bandwidth_bytes_per_s" in Chip.param_keys()
+    with pytest.raises(UsageError, match="must be positive"):
+        type(m)(bandwidth_bytes_per_s=0.0, energy_j_per_byte=0.0, latency_s=0.0)
