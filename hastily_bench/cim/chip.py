@@ -23,6 +23,7 @@ from .components import (
     VFU,
     CellArray,
     Component,
+    OffChipMemory,
     RegisterFile,
     Router,
     SampleHold,
@@ -184,7 +185,7 @@ class Tile:
 
 @dataclass(frozen=True)
 class Chip:
-    """``tiles`` identical tiles; built from a parameter set by :meth:`from_params`.
+    """``tiles`` identical tiles and an off-chip memory; built by :meth:`from_params`.
 
     Parameters read (besides each component's): ``chip_tiles``,
     ``chip_cores_per_tile``, ``chip_macros_per_core``, ``chip_arrays_per_macro``,
@@ -196,6 +197,7 @@ class Chip:
     clock_hz: float
     area_overhead: float
     tech: Tech
+    offchip: OffChipMemory
 
     PREFIX: ClassVar[str] = "chip"
     FIELDS: ClassVar[tuple[str, ...]] = (
@@ -204,6 +206,7 @@ class Chip:
     #: The component classes a chip is built of.
     COMPONENTS: ClassVar[tuple[type[Component], ...]] = (
         ADC, DAC, CellArray, SampleHold, ShiftAdd, VFU, RegisterFile, SharedMemory, Router,
+        OffChipMemory,
     )
 
     def __post_init__(self) -> None:
@@ -230,7 +233,8 @@ class Chip:
         tile = Tile(core=core, cores=p.i("chip_cores_per_tile"),
                     shared_memory=SharedMemory.from_params(p), router=Router.from_params(p))
         return cls(tile=tile, tiles=p.i("chip_tiles"), clock_hz=p.f("chip_clock_hz"),
-                   area_overhead=p.f("chip_area_overhead"), tech=tech_from_params(p))
+                   area_overhead=p.f("chip_area_overhead"), tech=tech_from_params(p),
+                   offchip=OffChipMemory.from_params(p))
 
     def with_tiles(self, tiles: int) -> Chip:
         """The same chip with ``tiles`` tiles (a scaled chip)."""
