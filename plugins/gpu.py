@@ -46,9 +46,12 @@ cores at ``vector_flops_per_element``. With ``fused_attention`` the scores never
 reach memory (TensorRT's fused MHA); without it (eager PyTorch) the score and
 probability matrices are written and read at ``score_bytes``.
 
-Energy: the same events as the clock law, at the sustained clock, plus idle
-power x latency when ``count_idle_power`` (``false`` reproduces the paper's
-"nvidia-smi minus idle power" measurement).
+Energy: the same events as the clock law, at the sustained clock (the floor
+only while the GPU is busy: host-side dispatch gaps draw idle power), plus idle
+power x latency when ``count_idle_power``. ``false`` reproduces the paper's
+"nvidia-smi minus idle power" measurement: its idle is a board in P0 with the CUDA
+context loaded, clocks up, so the busy floor is subtracted with it (the clock law
+still counts the floor: the power limit sees the whole board).
 
 Memory: weights (at the matmul format's width) plus the peak over ops of the
 live activations (residual stream, the op's inputs and outputs in their stored
@@ -318,7 +321,8 @@ def dynamic_power_w(works: list[Work], layers: int, params: ParamSet, dev: Devic
     v = dev.cycle_energy_factor(clock_hz)
     events = layers * sum(w.sm_cycles * dev.sm_cycle_energy_j * v
                           + w.bytes_ * dev.memory_energy_j_per_byte for w in works)
-    return events / t + _floor_power_w(params, dev, clock_hz)
+    host_s = layers * sum(w.kernels for w in works) * params.f("kernel_overhead_s")
+    return (events + _floor_power_w(params, dev, clock_hz) * (t - host_s)) / t
 
 
 def _floor_power_w(params: ParamSet, dev: Device, clock_hz: float) -> float:
@@ -377,8 +381,11 @@ def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
              else dev.boost_hz)
     overhead = kernel_overhead_s(params, clock)
     v = dev.cycle_energy_factor(clock)
-    idle_counted = dev.idle_w if params.b("count_idle_power") else 0.0
-    floor = _floor_power_w(params, dev, clock)
+    # The paper's convention (count_idle_power = false) subtracts the power of the board
+    # sitting in P0 with its context loaded: idle plus the busy floor of clocks and control.
+    whole_board = params.b("count_idle_power")
+    idle_counted = dev.idle_w if whole_board else 0.0
+    floor = _floor_power_w(params, dev, clock) if whole_board else 0.0
 
     breakdown: list[OpCost] = []
     total_kernels = 0
@@ -388,12 +395,14 @@ def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
         breakdown.append(OpCost(w.name, layers * t, layers * (e + (floor + idle_counted) * t),
                                 w.category))
         total_kernels += w.kernels
-    t_overhead = layers * total_kernels * overhead
-    if t_overhead > 0:
-        breakdown.append(OpCost("kernel_overhead", t_overhead, t_overhead * (floor + idle_counted),
-                                "overhead"))
+    # Host-side dispatch leaves the GPU waiting at idle power; GPU-side kernel cycles draw the floor.
+    t_host = layers * total_kernels * params.f("kernel_overhead_s")
+    t_gpu = layers * total_kernels * (overhead - params.f("kernel_overhead_s"))
+    if t_host + t_gpu > 0:
+        breakdown.append(OpCost("kernel_overhead", t_host + t_gpu,
+                                t_host * idle_counted + t_gpu * (floor + idle_counted), "overhead"))
     notes = () if params.b("count_idle_power") else (
-        "energy excludes idle power (board power minus idle, as the paper measured)",)
+        "energy excludes idle power and the busy floor (board power minus P0 idle, as the paper measured)",)
     return Estimate.from_breakdown(
         breakdown,
         notes=notes,
