@@ -53,6 +53,10 @@ power x latency when ``count_idle_power``. ``false`` reproduces the paper's
 context loaded, clocks up, so the busy floor is subtracted with it (the clock law
 still counts the floor: the power limit sees the whole board).
 
+Ops are costed by type (and, for matrix products, role) through a
+:class:`~hastily_bench.costing.CostRules` registry; an op type without a rule
+makes the point ``unsupported``.
+
 Memory: weights (at the matmul format's width) plus the peak over ops of the
 live activations (residual stream, the op's inputs and outputs in their stored
 widths; unfused attention holds both the score and probability matrices,
@@ -69,25 +73,27 @@ from typing import Any
 
 from hastily_bench.api import (
     GELU,
-    LAYERNORM,
-    MATMUL,
-    SOFTMAX,
     AcceleratorSpec,
     Arithmetic,
+    CostRules,
     Estimate,
+    EstimateBuilder,
+    LayerNorm,
+    MatMul,
     Op,
-    OpCost,
     OpGraph,
     ParamSet,
+    Role,
+    Softmax,
     Unsupported,
     UsageError,
+    default_category,
     hookimpl,
     load_package_toml,
     params_from_mapping,
 )
 
 PRESETS = "gpus.toml"
-ATTENTION_OPS = ("attn_scores", "softmax", "attn_context")
 FORMAT_BYTES = {"int8": 1, "fp16": 2}
 GIB = 1024**3
 
@@ -143,7 +149,7 @@ class Device:
 
     def cycle_energy_factor(self, clock_hz: float) -> float:
         """Energy per SM-cycle at ``clock_hz`` relative to the boost clock (``v(f)``)."""
-        return (max(clock_hz, self.base_hz) / self.boost_hz) ** (self.dvfs_power_exponent - 1.0)
+        return float((max(clock_hz, self.base_hz) / self.boost_hz) ** (self.dvfs_power_exponent - 1.0))
 
 
 def check_params(params: ParamSet) -> None:
@@ -193,16 +199,17 @@ class Work:
     ``t_memory_s``: DRAM time at the modelled bandwidth; ``bytes_``: DRAM traffic.
     """
 
-    name: str
+    op: Op | str  # an op of the graph, or a name for a fused group
     category: str
     cycles: float
     sm_cycles: float
     t_memory_s: float
     bytes_: float
     kernels: int
+    live: float  # live activation bytes while it runs
 
 
-def _matmul_cycles(op: Op, params: ParamSet, dev: Device, fmt: str) -> tuple[float, float]:
+def _matmul_cycles(op: MatMul, params: ParamSet, dev: Device, fmt: str) -> tuple[float, float]:
     """(critical-path cycles, useful SM-cycles) of a matmul op for one layer."""
     per_sm = dev.ops_per_clock_per_sm[fmt]
     sms = dev.sm_count
@@ -222,81 +229,113 @@ def _vector_cycles(elements: int, params: ParamSet, dev: Device) -> tuple[float,
     return sm_cycles / dev.sm_count, sm_cycles
 
 
-def _category(op: Op) -> str:
-    if op.kind == MATMUL:
-        return "matmul" if op.weight_stationary else "attention"
-    if op.kind == SOFTMAX:
-        return "softmax"
-    return "vector"
+@dataclass
+class _Ctx:
+    """Everything the cost rules need for one point."""
+
+    graph: OpGraph
+    params: ParamSet
+    dev: Device
+    act: float  # stored activation width over the workload's element width
+    score: float  # stored score width over the workload's element width
+    wbytes: float  # stored weight width over the workload's element width
+    bw: float  # reached bandwidth, bytes/s
+    #: GELU ops fused into the weight product that produces them (TensorRT epilogues)
+    fused_epilogue: dict[str, Op]
+
+    @property
+    def residual_bytes(self) -> float:
+        g = self.graph
+        return g.tokens * g.workload.hidden * self.act * g.workload.bytes_per_element
 
 
-def layer_work(graph: OpGraph, params: ParamSet, dev: Device) -> tuple[list[Work], float]:
-    """The work of one layer and its peak live activation bytes."""
+rules: CostRules[Work] = CostRules("GPU model")
+
+
+@rules.register(MatMul)
+def _matmul(op: MatMul, ctx: _Ctx) -> Work:
+    p, graph = ctx.params, ctx.graph
+    fmt = p.s("weight_matmul_format") if op.role is Role.WEIGHT else p.s("attention_matmul_format")
+    cyc, ideal = _matmul_cycles(op, p, ctx.dev, fmt)
+    in_b = op.input_bytes * ctx.act
+    out_b = op.output_bytes * ctx.act
+    if op.role is Role.SCORES:
+        out_b = op.output_bytes * ctx.score
+    elif op.role is Role.CONTEXT:
+        # probabilities (score width) and V (activation width)
+        v_bytes = graph.tokens * graph.workload.hidden * graph.workload.bytes_per_element
+        in_b = (op.input_bytes - v_bytes) * ctx.score + v_bytes * ctx.act
+    moved = op.weight_bytes * ctx.wbytes + in_b + out_b
+    epilogue = ctx.fused_epilogue.get(op.name)
+    if epilogue is not None:
+        cv, iv = _vector_cycles(epilogue.elements, p, ctx.dev)
+        cyc, ideal = cyc + cv, ideal + iv
+    kernels = p.i("kernels_per_weight_matmul") if op.role is Role.WEIGHT else max(
+        1, p.i("kernels_per_attention") // 2)
+    return Work(op, default_category(op), cyc, ideal, moved / ctx.bw, moved, kernels,
+                ctx.residual_bytes + in_b + out_b)
+
+
+def _vector_rule(kernels_param: str | None, width: str) -> Any:
+    def rule(op: Op, ctx: _Ctx) -> Work:
+        p = ctx.params
+        w = ctx.score if width == "score" else ctx.act
+        # softmax: scores in, probabilities out (a separate scale/mask pass is folded into
+        # kernels_per_attention); LayerNorm: residual + x in, y out
+        moved = (op.input_bytes + op.output_bytes) * w
+        cyc, ideal = _vector_cycles(op.elements, p, ctx.dev)
+        live = ctx.residual_bytes + (op.input_bytes * w * 2 if width == "score" else moved)
+        kernels = 1 if kernels_param is None else p.i(kernels_param)
+        return Work(op, default_category(op), cyc, ideal, moved / ctx.bw, moved, kernels, live)
+    return rule
+
+
+rules.register(Softmax)(_vector_rule(None, "score"))
+rules.register(LayerNorm)(_vector_rule("kernels_per_layernorm", "act"))
+rules.register(GELU)(_vector_rule("kernels_per_gelu", "act"))
+
+
+def _fused_attention(graph: OpGraph) -> tuple[MatMul, Softmax, MatMul] | None:
+    """Q K^T, its softmax and S V, when all three are in the graph (one fused kernel)."""
+    scores = graph.matmuls(Role.SCORES)
+    context = graph.matmuls(Role.CONTEXT)
+    softmax = tuple(graph.of_type(Softmax))
+    if len(scores) == len(context) == len(softmax) == 1:
+        return scores[0], softmax[0], context[0]
+    return None
+
+
+def layer_work(graph: OpGraph, params: ParamSet, dev: Device) -> list[Work]:
+    """The work of one layer, op by op (fused groups as one entry), independent of the clock."""
+    rules.check(graph)
     elem = graph.workload.bytes_per_element
-    act = params.i("activation_bytes") / elem  # graph bytes are at workload precision
-    score = params.i("score_bytes") / elem
-    wbytes = FORMAT_BYTES[params.s("weight_matmul_format")] / elem
-    bw = dev.bandwidth_bps * params.f("memory_efficiency")
-    fused_attn = params.b("fused_attention")
-    fused_epi = params.b("fused_epilogues")
-    residual_bytes = graph.tokens * graph.workload.hidden * act * elem
-    present = {op.name for op in graph.layer_ops}
-    fused_attn = fused_attn and all(n in present for n in ATTENTION_OPS)
-    fused_epi = fused_epi and "gelu" in present
+    fused_epilogue: dict[str, Op] = {}
+    if params.b("fused_epilogues"):
+        for gelu in graph.of_type(GELU):
+            for producer in graph.producers(gelu):
+                if isinstance(producer, MatMul) and producer.role is Role.WEIGHT:
+                    fused_epilogue[producer.name] = gelu
+    ctx = _Ctx(graph, params, dev, params.i("activation_bytes") / elem,
+               params.i("score_bytes") / elem, FORMAT_BYTES[params.s("weight_matmul_format")] / elem,
+               dev.bandwidth_bps * params.f("memory_efficiency"), fused_epilogue)
     works: list[Work] = []
-    peak_live = 0.0
-
-    if fused_attn:
+    skip: set[str] = {gelu.name for gelu in fused_epilogue.values()}
+    fused = _fused_attention(graph) if params.b("fused_attention") else None
+    if fused is not None:
         # One kernel: both products and the softmax; scores stay on chip.
+        qk, sm, sv = fused
         fmt = params.s("attention_matmul_format")
-        qk, sv, sm = graph.op("attn_scores"), graph.op("attn_context"), graph.op("softmax")
         c1, i1 = _matmul_cycles(qk, params, dev, fmt)
         c2, i2 = _matmul_cycles(sv, params, dev, fmt)
         cv, iv = _vector_cycles(sm.elements, params, dev)
-        moved = 3 * graph.tokens * graph.workload.hidden * elem * act + sv.output_bytes * act
-        works.append(Work("attention", "attention", (c1 + c2) / params.f("attention_efficiency") + cv,
-                          i1 + i2 + iv, moved / bw, moved, params.i("kernels_per_attention")))
-        peak_live = max(peak_live, residual_bytes + moved)
-
-    for op in graph.layer_ops:
-        if fused_attn and op.name in ATTENTION_OPS:
-            continue
-        if op.kind == MATMUL:
-            fmt = params.s("weight_matmul_format") if op.weight_stationary else params.s(
-                "attention_matmul_format")
-            cyc, ideal = _matmul_cycles(op, params, dev, fmt)
-            in_b = op.input_bytes * act
-            out_b = op.output_bytes * act
-            if op.name == "attn_scores":
-                out_b = op.output_bytes * score
-            elif op.name == "attn_context":
-                # probabilities (score width) and V (activation width)
-                v_bytes = graph.tokens * graph.workload.hidden * elem
-                in_b = (op.input_bytes - v_bytes) * score + v_bytes * act
-            moved = op.weight_bytes * wbytes + in_b + out_b
-            if op.name == "ffn_up" and fused_epi:
-                cv, iv = _vector_cycles(graph.op("gelu").elements, params, dev)
-                cyc, ideal = cyc + cv, ideal + iv
-            kernels = params.i("kernels_per_weight_matmul") if op.weight_stationary else max(
-                1, params.i("kernels_per_attention") // 2)
-            works.append(Work(op.name, _category(op), cyc, ideal, moved / bw, moved, kernels))
-            peak_live = max(peak_live, residual_bytes + in_b + out_b)
-        else:
-            if op.kind == GELU and fused_epi:
-                continue
-            width = score if op.kind == SOFTMAX else act
-            # softmax: scores in, probabilities out (and a separate scale/mask pass
-            # is folded into kernels_per_attention); LayerNorm: residual + x in, y out
-            moved = (op.input_bytes + op.output_bytes) * width
-            kernels = {SOFTMAX: 1, LAYERNORM: params.i("kernels_per_layernorm"),
-                       GELU: params.i("kernels_per_gelu")}[op.kind]
-            cyc, ideal = _vector_cycles(op.elements, params, dev)
-            works.append(Work(op.name, _category(op), cyc, ideal, moved / bw, moved, kernels))
-            live = residual_bytes + moved
-            if op.kind == SOFTMAX:
-                live = residual_bytes + op.input_bytes * width * 2  # scores and probs alive
-            peak_live = max(peak_live, live)
-    return works, peak_live
+        moved = 3 * graph.tokens * graph.workload.hidden * elem * ctx.act + sv.output_bytes * ctx.act
+        works.append(Work("attention", "attention",
+                          (c1 + c2) / params.f("attention_efficiency") + cv, i1 + i2 + iv,
+                          moved / ctx.bw, moved, params.i("kernels_per_attention"),
+                          ctx.residual_bytes + moved))
+        skip |= {qk.name, sm.name, sv.name}
+    works.extend(rules(op, ctx) for op in graph.layer_ops if op.name not in skip)
+    return works
 
 
 # --- the clock law ----------------------------------------------------------------
@@ -355,10 +394,15 @@ def sustained_clock_hz(works: list[Work], layers: int, params: ParamSet, dev: De
 # --- memory capacity --------------------------------------------------------------
 
 
+def weight_bytes(graph: OpGraph, params: ParamSet) -> float:
+    """Bytes of the whole stack's weights at the weight matmuls' format."""
+    return graph.weight_bytes * FORMAT_BYTES[params.s("weight_matmul_format")] / (
+        graph.workload.bytes_per_element)
+
+
 def check_memory(graph: OpGraph, params: ParamSet, dev: Device, working_bytes: float) -> float:
     """Weights plus working memory, in bytes; :class:`Unsupported` when above the card's memory."""
-    weights = graph.weight_bytes * FORMAT_BYTES[params.s("weight_matmul_format")] / (
-        graph.workload.bytes_per_element)
+    weights = weight_bytes(graph, params)
     required = weights + working_bytes
     if required > dev.memory_bytes:
         raise Unsupported(
@@ -375,8 +419,9 @@ def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
     """Latency, energy and memory of ``graph`` on a GPU described by ``params``."""
     dev = device_from_params(params)
     layers = graph.layers
-    works, peak_live = layer_work(graph, params, dev)
-    check_memory(graph, params, dev, peak_live)
+    works = layer_work(graph, params, dev)
+    peak_live = max((w.live for w in works), default=0.0)
+    required = check_memory(graph, params, dev, peak_live)
     clock = (sustained_clock_hz(works, layers, params, dev) if params.b("power_limited")
              else dev.boost_hz)
     overhead = kernel_overhead_s(params, clock)
@@ -387,40 +432,30 @@ def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
     idle_counted = dev.idle_w if whole_board else 0.0
     floor = _floor_power_w(params, dev, clock) if whole_board else 0.0
 
-    breakdown: list[OpCost] = []
+    b = EstimateBuilder()
     total_kernels = 0
     for w in works:
         t = max(w.cycles / clock, w.t_memory_s)
         e = w.sm_cycles * dev.sm_cycle_energy_j * v + w.bytes_ * dev.memory_energy_j_per_byte
-        breakdown.append(OpCost(w.name, layers * t, layers * (e + (floor + idle_counted) * t),
-                                w.category))
+        b.add(w.op, layers * t, layers * (e + (floor + idle_counted) * t), w.category)
         total_kernels += w.kernels
     # Host-side dispatch leaves the GPU waiting at idle power; GPU-side kernel cycles draw the floor.
     t_host = layers * total_kernels * params.f("kernel_overhead_s")
     t_gpu = layers * total_kernels * (overhead - params.f("kernel_overhead_s"))
     if t_host + t_gpu > 0:
-        breakdown.append(OpCost("kernel_overhead", t_host + t_gpu,
-                                t_host * idle_counted + t_gpu * (floor + idle_counted), "overhead"))
-    notes = () if params.b("count_idle_power") else (
-        "energy excludes idle power and the busy floor (board power minus P0 idle, as the paper measured)",)
-    return Estimate.from_breakdown(
-        breakdown,
-        notes=notes,
-        memory_bytes=int(round(peak_live)),
-        extra={"kernels": layers * total_kernels, "die_area_mm2": dev.area_mm2,
-               "clock_mhz": round(clock / 1e6, 1),
-               "memory_required_bytes": int(round(peak_live + graph.weight_bytes * FORMAT_BYTES[
-                   params.s("weight_matmul_format")] / graph.workload.bytes_per_element))},
-    )
+        b.add("kernel_overhead", t_host + t_gpu,
+              t_host * idle_counted + t_gpu * (floor + idle_counted), "overhead")
+    if not whole_board:
+        b.notes.append("energy excludes idle power and the busy floor (board power minus P0 idle, "
+                       "as the paper measured)")
+    b.area_mm2 = dev.area_mm2
+    return b.build(memory_bytes=int(round(peak_live)),
+                   extra={"kernels": layers * total_kernels, "clock_mhz": round(clock / 1e6, 1),
+                          "memory_required_bytes": int(round(required))})
 
 
 def arithmetic(params: ParamSet) -> Arithmetic:
-    """GPUs compute the softmax exponent exactly; matmuls in the stack's format.
-
-    Also the earliest point where the model sees a parameter set, so the cross-parameter
-    bounds are checked here (a bad ``--set`` fails before any point is costed).
-    """
-    check_params(params)
+    """GPUs compute the softmax exponent exactly; matmuls in the stack's format."""
     return Arithmetic(matmul=params.s("attention_matmul_format"), softmax="exact")
 
 
@@ -438,6 +473,8 @@ def hastily_register_accelerators(register: Any) -> None:
                     estimate=estimate,
                     arithmetic=arithmetic,
                     default=stack in defaults,
+                    baseline=stack in set(dev.get("baseline_stacks", ())),
+                    check_params=check_params,
                     family="gpu",
                     reference=(
                         "HASTILY paper GPU baseline (A40, HF + bitsandbytes)" if stack == "hf-bnb"
