@@ -203,11 +203,18 @@ def estimate_point(
 
 
 DEBUG_ENV = "HASTILY_DEBUG"
+_debug = False
+
+
+def set_debug(on: bool) -> None:
+    """Keep plugins' tracebacks in error rows (the command line's ``--debug``)."""
+    global _debug
+    _debug = on
 
 
 def debug_enabled() -> bool:
-    """True when ``HASTILY_DEBUG`` is set to a true value (1, true, yes, on)."""
-    return os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    """``--debug`` was given, or ``HASTILY_DEBUG`` is set to a true value (1, true, yes, on)."""
+    return _debug or os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def default_baseline(host: PluginHost, accelerators: Sequence[str]) -> str | None:

@@ -227,7 +227,8 @@ class ParamSet(Mapping[str, Param]):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-_PARAM_KEYS = {"value", "unit", "source", "note", "description", "choices", "min", "max"}
+_PARAM_KEYS = {"value", "unit", "source", "note", "description", "choices", "min", "max",
+               "informational"}
 
 
 def params_from_mapping(table: Mapping[str, Any], *, origin: str) -> ParamSet:
