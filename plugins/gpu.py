@@ -391,6 +391,17 @@ def sustained_clock_hz(works: list[Work], layers: int, params: ParamSet, dev: De
     return lo
 
 
+def full_load_clock_hz(params: ParamSet, dev: Device) -> float:
+    """The clock the law gives with every SM's tensor cores busy and no memory traffic.
+
+    A property of the board (reported as ``extra.clock_full_load_mhz``): the T4 and L4
+    sit far below their boost clocks there, the A100 (the anchor) near its boost clock.
+    """
+    cycles = 1e6
+    busy = Work("full load", "matmul", cycles, cycles * dev.sm_count, 0.0, 0.0, 0, 0.0)
+    return sustained_clock_hz([busy], 1, params, dev)
+
+
 # --- memory capacity --------------------------------------------------------------
 
 
@@ -422,8 +433,9 @@ def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
     works = layer_work(graph, params, dev)
     peak_live = max((w.live for w in works), default=0.0)
     required = check_memory(graph, params, dev, peak_live)
-    clock = (sustained_clock_hz(works, layers, params, dev) if params.b("power_limited")
-             else dev.boost_hz)
+    limited = params.b("power_limited")
+    clock = sustained_clock_hz(works, layers, params, dev) if limited else dev.boost_hz
+    full_load = full_load_clock_hz(params, dev) if limited else dev.boost_hz
     overhead = kernel_overhead_s(params, clock)
     v = dev.cycle_energy_factor(clock)
     # The paper's convention (count_idle_power = false) subtracts the power of the board
@@ -451,7 +463,9 @@ def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
     b.area_mm2 = dev.area_mm2
     return b.build(memory_bytes=int(round(peak_live)),
                    extra={"kernels": layers * total_kernels, "clock_mhz": round(clock / 1e6, 1),
-                          "memory_required_bytes": int(round(required))})
+                          "clock_full_load_mhz": round(full_load / 1e6, 1),
+                          "memory_required_bytes": int(round(required)),
+                          "memory_available_bytes": int(dev.memory_bytes)})
 
 
 def arithmetic(params: ParamSet) -> Arithmetic:

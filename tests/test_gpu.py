@@ -119,6 +119,29 @@ def test_a_70_w_board_cannot_hold_its_boost_clock_under_tensor_load(host) -> Non
     assert _result(host, "a100-40gb-tensorrt", "bert-large", 384, 128).extra["clock_mhz"] == 1410.0
 
 
+def test_energy_scales_with_the_process_node(host) -> None:
+    # one law: energy per SM-cycle ~ (process_nm / 7)^process_energy_exponent
+    t4 = _result(host, "t4-roofline", "bert-large", 384, 8)
+    flat = _result(host, "t4-roofline", "bert-large", 384, 8, process_energy_exponent="0")
+    assert t4.energy_j > flat.energy_j  # 12 nm costs more than 7 nm
+    l4 = _result(host, "l4-roofline", "bert-large", 384, 8)
+    assert l4.energy_j < _result(host, "l4-roofline", "bert-large", 384, 8,
+                                 process_energy_exponent="0").energy_j
+    # at the 7 nm reference node the exponent changes nothing
+    a100 = _result(host, "a100-40gb-roofline", "bert-large", 384, 8)
+    assert a100.energy_j == _result(host, "a100-40gb-roofline", "bert-large", 384, 8,
+                                    process_energy_exponent="0").energy_j
+
+
+def test_full_load_clock_is_a_board_property(host) -> None:
+    clocks = {b: _result(host, f"{b}-tensorrt", "bert-base", 128).extra["clock_full_load_mhz"]
+              for b in ("a100-40gb", "t4", "l4", "a30", "h100-sxm")}
+    boost = {"a100-40gb": 1410, "t4": 1590, "l4": 2040, "a30": 1440, "h100-sxm": 1980}
+    ratio = {b: clocks[b] / boost[b] for b in clocks}
+    assert ratio["t4"] < 0.6 and ratio["l4"] < 0.8
+    assert ratio["a100-40gb"] > max(ratio["t4"], ratio["l4"])
+
+
 def test_power_never_exceeds_the_limit(host) -> None:
     for board in ("t4", "l4", "a30", "l40s", "h100-sxm"):
         r = _result(host, f"{board}-tensorrt", "bert-large", 384, 128)
