@@ -28,6 +28,40 @@ from .accelerator import (
     OpCost,
     fixed_arithmetic,
 )
+from .cim import (  # CIM component library (issue 10), see docs/cim-components.md
+    ADC,
+    DAC,
+    VFU,
+    CapacityReport,
+    CellArray,
+    Chip,
+    Component,
+    Core,
+    ExpRoutine,
+    KVMapping,
+    Macro,
+    MatrixMapping,
+    MvmEnergy,
+    RegisterFile,
+    Router,
+    SampleHold,
+    SharedMemory,
+    ShiftAdd,
+    Tech,
+    Tile,
+    capacity,
+    check_consumed,
+    chip_capacity,
+    example_preset_path,
+    flatten_params,
+    load_component_params,
+    load_component_preset,
+    map_kv,
+    map_matrix,
+    map_weights,
+    survey_adc_area_mm2,
+    survey_adc_energy_j,
+)
 from .costing import CostRules, EstimateBuilder, default_category
 from .errors import HastilyError, PluginError, Unsupported, UsageError
 from .graph import (
@@ -75,6 +109,12 @@ __all__ = [
     "resolve_workload", "parse_overrides", "configured_accelerator", "estimate_point",
     "DEFAULT_SEQ_LENS", "NUMERICS_MODES", "metadata", "OP_LEVEL_KINDS", "op_graph", "run_op",
     "default_baseline", "load_workload_file",
+    # CIM component library
+    "ADC", "DAC", "VFU", "CapacityReport", "CellArray", "Chip", "Component", "Core", "ExpRoutine",
+    "KVMapping", "Macro", "MatrixMapping", "MvmEnergy", "RegisterFile", "Router", "SampleHold",
+    "SharedMemory", "ShiftAdd", "Tech", "Tile", "capacity", "check_consumed", "chip_capacity",
+    "example_preset_path", "flatten_params", "load_component_params", "load_component_preset",
+    "map_kv", "map_matrix", "map_weights", "survey_adc_area_mm2", "survey_adc_energy_j",
 ]
 
 DEFAULT_SEQ_LENS: tuple[int, ...] = (128, 256, 512, 1024, 2048, 4096)
