@@ -381,8 +381,14 @@ def calibrate(
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="Override a parameter: ACCELERATOR.PARAM=VALUE (repeatable).")] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    rows: Annotated[bool, typer.Option(
+        "--rows", help="Also list every row (the default when a DATASET is given).")] = False,
 ) -> None:
-    """Compare a model's latency with every row of a measurement file."""
+    """Compare a model's latency with every row of a measurement file.
+
+    Without DATASET: the GPU model against NVIDIA's published TensorRT BERT latencies,
+    the A100 INT8 rows it is fitted to and the boards and precisions it never saw.
+    """
     from .calibrate import calibrate as do_calibrate
 
     host = State.host()
@@ -390,16 +396,29 @@ def calibrate(
     if fmt is Format.json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
         return
-    table = Table(title=f"calibration against {report.dataset}", title_justify="left", header_style="bold")
-    for col in ("accelerator", "workload", "seq_len", "batch", "measured ms", "modelled ms", "error"):
-        table.add_column(col, justify="left" if col in ("accelerator", "workload") else "right")
-    for r in report.rows:
-        m = r.measurement
-        table.add_row(m.accelerator, m.workload, str(m.seq_len), str(m.batch),
-                      f"{m.latency_s * 1e3:.3f}", f"{r.modelled_s * 1e3:.3f}", f"{r.rel_error:+.1%}")
-    out.print(table)
+    if rows or dataset is not None:
+        table = Table(title=f"calibration against {report.dataset}", title_justify="left",
+                      header_style="bold")
+        for col in ("accelerator", "workload", "seq_len", "batch", "measured ms", "modelled ms", "error"):
+            table.add_column(col, justify="left" if col in ("accelerator", "workload") else "right")
+        for r in report.rows:
+            m = r.measurement
+            table.add_row(m.accelerator, m.workload, str(m.seq_len), str(m.batch),
+                          f"{m.latency_s * 1e3:.3f}", f"{r.modelled_s * 1e3:.3f}", f"{r.rel_error:+.1%}")
+        out.print(table)
+    summary = Table(title=f"per accelerator: {report.dataset}", title_justify="left",
+                    header_style="bold")
+    for col in ("accelerator", "", "points", "geomean error", "bias", "worst point"):
+        summary.add_column(col, justify="right" if col in ("points", "geomean error", "bias") else "left")
+    for d in report.devices():
+        w = d.worst.measurement
+        summary.add_row(d.accelerator, "fitted" if d.fitted else "unseen", str(d.points),
+                        f"{d.geomean_abs_error:.1%}", f"{d.bias:+.1%}",
+                        f"{w.workload} l={w.seq_len} b={w.batch}: {d.worst.rel_error:+.1%}")
+    out.print(summary)
     out.print(f"rows: {len(report.rows)}   geometric-mean absolute error: {report.geomean_abs_error:.1%}   "
-              f"worst: {report.max_abs_error:.1%} (both exp|ln(modelled/measured)| - 1)   "
+              f"worst: {report.max_abs_error:.1%} (both exp|ln(modelled/measured)| - 1; bias: "
+              f"exp(mean ln(modelled/measured)) - 1, > 0 is too slow)   "
               f"mean absolute percentage error: {report.mape:.1%}")
     for k, v in report.fitted.items():
         out.print(f"fitted {k} = {fmt_num(v, 6)}")
