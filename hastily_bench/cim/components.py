@@ -24,8 +24,8 @@ from .tech import Tech
 
 #: Keys of the ``[params.tech]`` group.
 TECH_KEYS: tuple[str, ...] = ("tech_node_nm", "tech_ref_node_nm", "tech_vdd_v")
-#: The chip clock (``[params.chip] clock_hz``), read by every clocked component.
-CLOCK_KEY = "chip_clock_hz"
+#: The chip clock (``clock_hz`` directly under ``[params]``), read by every clocked component.
+CLOCK_KEY = "clock_hz"
 
 
 def tech_from_params(p: ParamSet) -> Tech:
