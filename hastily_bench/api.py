@@ -96,7 +96,7 @@ from .graph import (
 from .hookspecs import hookimpl
 from .host import PluginHost, PluginInfo, RegisteredAccelerator
 from .params import Param, ParamSet, load_package_toml, load_params, load_toml, params_from_mapping
-from .results import Result, RunDocument, failed_result, result_from_estimate, validate_estimate
+from .results import Result, RunDocument, failed_result, result_from_estimate
 from .workload import Workload, load_workload_file
 
 __all__ = [

@@ -17,8 +17,8 @@ from typing import ClassVar
 from ..errors import UsageError
 from ..params import ParamSet
 from .components import (
-    CLOCK_KEY,
     ADC,
+    CLOCK_KEY,
     DAC,
     TECH_KEYS,
     VFU,
