@@ -77,6 +77,7 @@ from hastily_bench.api import (
     Unsupported,
     UsageError,
     check_consumed,
+    exp_table_max_rel_error,
     hookimpl,
     load_component_params,
     load_package_toml,
@@ -88,8 +89,7 @@ PRESETS = "cim.toml"
 #: Parameters the model reads besides the chip's components.
 MODEL_KEYS = frozenset({
     "lut_exp", "multicore_softmax", "schedule", "capacity", "max_area_mm2", "input_bits",
-    "weight_bits", "score_bytes", "layernorm_vfu_ops", "gelu_vfu_ops", "offchip_bandwidth_gbs",
-    "offchip_energy_j_per_byte", "paper_area_mm2", "softmax_cores_per_row", "power_gating",
+    "weight_bits", "score_bytes", "layernorm_vfu_ops", "gelu_vfu_ops", "paper_area_mm2", "softmax_cores_per_row", "power_gating",
 })
 
 
@@ -418,7 +418,8 @@ def _attention_matmul(op: MatMul, ctx: _Ctx) -> Stage:
     red_occ, fill, adds = _reduction(m.row_blocks, n, ctx)
     kv = map_kv(w.head_dim, L, w.heads, g.batch, p.i("input_bits"), c.array, c.macro.arrays)
     writes = kv.k_row_writes_per_token if scores else kv.v_row_writes_per_token
-    occ = max(ctx.t_mvm, red_occ)
+    # each new key (value) is written as a row into its arrays, which cannot compute meanwhile
+    occ = max(ctx.t_mvm + c.array.write_row_s, red_occ)
     softmax = next(g.of_type(Softmax), None)
     if scores and ctx.lut and ctx.sched.lookups_borrow_arrays and softmax is not None:
         # the row's lookups run in the K^T arrays that compute the next tokens' scores
@@ -468,12 +469,23 @@ def score_storage(graph: OpGraph, p: ParamSet, c: Chip) -> tuple[int, int]:
 
 
 def _store_energy(nbytes: float, ctx: _Ctx) -> float:
-    """Write and read back ``nbytes`` of stored scores: shared memory, spilling off chip."""
+    """Write and read back ``nbytes`` of stored scores: the tiles' memories first, then the
+    global buffer, the rest off chip."""
     total, onchip = score_storage(ctx.graph, ctx.p, ctx.mapping.base_chip)
-    frac_on = onchip / total if total else 1.0
-    per_byte = (frac_on * ctx.chip.tile.shared_memory.energy_j_per_byte
-                + (1 - frac_on) * ctx.p.f("offchip_energy_j_per_byte"))
+    if not total:
+        return 0.0
+    c = ctx.mapping.base_chip
+    tiles = min(total, c.tiles * c.tile.shared_memory.bytes_)
+    gb = onchip - tiles
+    per_byte = (tiles * c.tile.shared_memory.energy_j_per_byte
+                + gb * global_buffer(ctx.p).energy_j_per_byte
+                + (total - onchip) * c.offchip.energy_j_per_byte) / total
     return 2 * nbytes * per_byte
+
+
+def _regfile_j(element_ops: float, ctx: _Ctx) -> float:
+    """Register-file traffic of VFU work: two 16-bit operands read and one written per op."""
+    return element_ops * 6 * ctx.chip.core.regfile.energy_j_per_byte
 
 
 @rules.register(Softmax)
@@ -484,7 +496,9 @@ def _softmax(op: Softmax, ctx: _Ctx) -> Stage:
     steps = dict(ctx.exp.steps(external_table=ctx.lut))
     for name in ("max", "add", "add", "mul"):
         steps[name] = steps.get(name, 0) + 1
-    energy = op.elements * vfu.routine_energy_j(steps)
+    element_ops = op.elements * sum(steps.values())
+    energy = (op.elements * vfu.routine_energy_j(steps) + op.rows * vfu.op_energy_j("div")
+              + _regfile_j(element_ops, ctx))
     if ctx.lut:
         energy += op.elements * c.array.lookup_energy_j
     energy += op.rows * 4 * router.tree_reduce_energy_j(sm.spread)
@@ -506,13 +520,17 @@ def _softmax(op: Softmax, ctx: _Ctx) -> Stage:
     # matrix: every row stored; rows dealt to the chip's cores, spread cores per row
     total, onchip = score_storage(g, p, ctx.mapping.base_chip)
     offchip = total - onchip
-    t_spill = 2 * offchip / (p.f("offchip_bandwidth_gbs") * 1e9)
+    t_spill = 2 * c.offchip.transfer_s(offchip) if offchip else 0.0
     mem = c.tile.shared_memory
     per_row_bytes = op.row_len * (p.i("score_bytes") + g.workload.bytes_per_element)
-    t_mem_row = 2 * mem.stream_s(per_row_bytes)  # read scores twice, write probabilities
+    t_mem_row = 2 * mem.transfer_s(per_row_bytes)  # read scores twice, write probabilities
     row = max(sm.compute_s, sm.gather_s, t_mem_row) + sm.reduce_s
-    whole = _ceil(op.rows, sm.rows_at_once) * row + t_spill
-    facts.update(scores_bytes=total, scores_offchip_bytes=offchip)
+    # the part held in the global buffer streams through its ports, shared by every core
+    in_gb = max(0, onchip - ctx.mapping.base_chip.tiles * mem.bytes_)
+    t_gb = 2 * global_buffer(p).transfer_s(in_gb) if in_gb else 0.0
+    whole = max(_ceil(op.rows, sm.rows_at_once) * row, t_gb) + t_spill
+    facts.update(scores_bytes=total, scores_offchip_bytes=offchip, scores_stream_s=t_gb + t_spill,
+                 softmax_memory_row_s=t_mem_row)
     return Stage("softmax", row, 0.0, energy, whole_s=whole, facts=facts, busy_leakage_j=leak)
 
 
@@ -526,7 +544,7 @@ def _rowwise(op: LayerNorm | GELU, row: int, ops_per_elem: int, reductions: int,
     levels = router.tree_levels(producer_cores)
     fill = reductions * 2 * levels * (router.hop_cycles + vfu.op_cycles("add")) / c.clock_hz
     energy = (op.elements * ops_per_elem * vfu.op_energy_j("add")
-              + router.transfer_energy_j(op.output_bytes))
+              + router.transfer_energy_j(op.output_bytes) + _regfile_j(op.elements * ops_per_elem, ctx))
     return Stage("vector", occ, fill, energy,
                  busy_leakage_j=_vfu_leak_j(op.elements * ops_per_elem, ctx))
 
@@ -567,9 +585,9 @@ def estimate(graph: OpGraph, p: ParamSet) -> Estimate:
         b.add(op, t, N * s.energy_j, s.category)
     if mapping.streamed_weight_bytes:
         nbytes = mapping.streamed_weight_bytes
-        t = nbytes / (p.f("offchip_bandwidth_gbs") * 1e9)
+        t = c.offchip.transfer_s(nbytes)
         rows = nbytes * 8 / (c.array.cols * c.array.cell_bits)
-        e = nbytes * p.f("offchip_energy_j_per_byte") + rows * c.array.write_energy_j
+        e = c.offchip.energy_j(nbytes) + rows * c.array.write_energy_j
         b.add("weight_streaming", t, e, "memory")
         b.notes.append(f"{nbytes / 2**20:.0f} MiB of weights do not fit on the chip and are "
                        f"streamed from off-chip memory every inference (capacity=stream)")
@@ -602,10 +620,8 @@ def estimate(graph: OpGraph, p: ParamSet) -> Estimate:
     }
     if ctx.lut:
         e = c.array.lut_entries
-        # worst case of 2^(d/E) for 2^f, f in [d/E, (d+1)/E): 1 - 2^(-1/E); with 1 + r: r^2 / 2
-        ideal = 1 - 2 ** (-1 / e) if ctx.exp.residual == "none" else (math.log(2) / e) ** 2 / 2
         extra.update(lut_entries=e, lut_rows=c.array.lut_rows, lut_arrays=c.array.lut_arrays,
-                     lut_max_rel_error=ideal)
+                     lut_max_rel_error=exp_table_max_rel_error(e, ctx.exp.residual))
     for s in stages.values():
         extra.update(s.facts)
     return b.build(memory_bytes=ctx.sched.memory_bytes(graph, p), extra=extra)
