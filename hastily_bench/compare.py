@@ -496,8 +496,9 @@ def compare_documents(
     points = tuple(_compare_point(base_index[k], head_index[k], th, base, head) for k in common)
     if not any(p.comparable for p in points):
         raise UsageError(
-            f"nothing to compare: all {len(points)} common points are not comparable "
-            f"({points[0].reason}); re-run the baseline with this version"
+            f"nothing to compare: all {len(points)} common points were computed with different "
+            f"parameters or measured different work ({points[0].reason}); re-run the baseline "
+            "with this version"
         )
     return CompareReport(
         base_label=base_label or _doc_label(base, "base"),

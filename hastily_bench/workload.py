@@ -39,12 +39,11 @@ class Workload:
     description, source
         Free text: what the model is and where its shape comes from.
     weight_layers
-        Distinct layers of weights when layers share them, else None (the default: every
-        layer has its own). ALBERT repeats ``num_hidden_groups`` layers of weights (one, in
-        the published models) over all ``layers`` layers of computation; a chip holding
-        weights in place holds each distinct layer once. Read it through
-        :attr:`distinct_weight_layers`, which is never above ``layers`` (so
-        ``dataclasses.replace(w, layers=1)`` stays consistent).
+        Distinct layers of weights: ``layers`` (the default, given as 0) unless layers share
+        weights. ALBERT repeats ``num_hidden_groups`` layers of weights (one, in the
+        published models) over all ``layers`` layers of computation; a chip holding weights
+        in place holds each distinct layer once. After ``dataclasses.replace(w, layers=1)``
+        it may exceed ``layers``: read :attr:`distinct_weight_layers` (or take the minimum).
     """
 
     name: str
@@ -55,12 +54,13 @@ class Workload:
     precision: str = "int8"
     description: str = ""
     source: str = ""
-    weight_layers: int | None = None
+    weight_layers: int = 0
 
     def __post_init__(self) -> None:
         check_name(self.name)
-        fields = ("layers", "hidden", "heads", "ffn") + (("weight_layers",) if self.weight_layers is not None else ())
-        for field in fields:
+        if self.weight_layers == 0:  # the default: every layer has its own weights
+            object.__setattr__(self, "weight_layers", self.layers)
+        for field in ("layers", "hidden", "heads", "ffn", "weight_layers"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise UsageError(f"workload {self.name!r}: {field} must be an integer, got {value!r}")
@@ -82,7 +82,7 @@ class Workload:
     @property
     def distinct_weight_layers(self) -> int:
         """Layers of weights a chip must hold: ``layers`` unless layers share weights."""
-        return self.layers if self.weight_layers is None else min(self.weight_layers, self.layers)
+        return min(self.weight_layers, self.layers)
 
     @property
     def head_dim(self) -> int:
@@ -103,7 +103,7 @@ class Workload:
             "ffn": self.ffn,
             "precision": self.precision,
             # only when layers share weights, so every other workload's output is unchanged
-            **({"weight_layers": self.weight_layers} if self.weight_layers is not None else {}),
+            **({"weight_layers": self.weight_layers} if self.distinct_weight_layers != self.layers else {}),
         }
 
 
@@ -138,9 +138,9 @@ def _int_field(doc: Mapping[str, Any], key: str, origin: str) -> int:
     return value
 
 
-def _weight_layers(doc: Mapping[str, Any], origin: str) -> int | None:
+def _weight_layers(doc: Mapping[str, Any], origin: str) -> int:
     if "weight_layers" not in doc:
-        return None
+        return 0
     value, layers = _int_field(doc, "weight_layers", origin), _int_field(doc, "layers", origin)
     if not 1 <= value <= layers:
         raise UsageError(f"{origin}: weight_layers must be between 1 and layers ({layers}), got {value}")
@@ -217,7 +217,7 @@ def workload_from_hf_config(path: Path | str, *, precision: str = "int8") -> Wor
     ffn = _int_field(doc, ffn_key, origin) if ffn_key in doc else 4 * hidden
     name = p.parent.name if p.name == "config.json" and p.parent.name else p.stem
     layers = _int_field(doc, layers_key, origin)
-    weight_layers = None
+    weight_layers = 0
     if model_type == "albert":
         # ALBERT: num_hidden_layers passes, each through one of num_hidden_groups groups of
         # inner_group_num layers; weights are shared across the passes of a group.
