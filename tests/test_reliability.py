@@ -136,13 +136,22 @@ def test_04_unwritable_directory_as_a_real_user(public_dir: Path) -> None:
         ["plot", str(results), "-o", f"{ro}/figs"],
         ["bench", "-l", "16", "--heads", "1", "--head-dim", "8", "-o", f"{ro}/b.json"],
     ]
-    procs = [(args, subprocess.Popen([*nobody, sys.executable, "-m", "hastily_bench", *args],
-                                     env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, cwd=public_dir)) for args in commands]
-    for args, proc in procs:
-        _, stderr = proc.communicate(timeout=120)
-        assert proc.returncode == 2, (args, stderr)
-        assert "is not writable" in stderr and stderr.count("\n") == 1, (args, stderr)
+    # one process as the other user runs every command in turn (one interpreter start)
+    script = (
+        "import json, sys\n"
+        "from hastily_bench.cli import main\n"
+        "for args in json.loads(sys.argv[1]):\n"
+        "    try:\n"
+        "        main(args)\n"
+        "    except SystemExit as e:\n"
+        "        print(json.dumps([args[0], e.code]), flush=True)\n"
+    )
+    p = subprocess.run([*nobody, sys.executable, "-c", script, json.dumps(commands)], env=ENV,
+                       capture_output=True, text=True, timeout=300, cwd=public_dir)
+    codes = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("[")]
+    assert [c for _, c in codes] == [2] * len(commands), (codes, p.stderr)
+    lines = p.stderr.splitlines()
+    assert len(lines) == len(commands) and all("is not writable" in ln for ln in lines), lines
     assert list(ro.iterdir()) == []
 
 
