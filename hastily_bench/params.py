@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import tomllib
-from collections.abc import Iterator, Mapping, ValuesView
+from collections.abc import Iterator, Mapping, Sequence, ValuesView
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -155,31 +155,45 @@ class ParamSet(Mapping[str, Param]):
     def __hash__(self) -> int:
         return hash(tuple(self._params.items()))
 
-    # typed accessors keep model code short and fail loudly on a type mix-up
+    # typed accessors keep model code short and fail loudly on a type mix-up; they are on
+    # every model's hot path, so they read the dict directly and test exact types
+    def _value(self, name: str) -> Value:
+        try:
+            return self._params[name].value
+        except KeyError:
+            raise UsageError(f"unknown parameter {name!r}{suggest(name, self._params)}") from None
+
     def f(self, name: str) -> float:
         """Value of a numeric parameter as ``float``."""
-        v = self[name].value
+        v = self._value(name)
+        t = type(v)
+        if t is float:
+            return v  # type: ignore[return-value]
+        if t is int:
+            return float(v)
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise TypeError(f"parameter {name!r} is not numeric: {v!r}")
         return float(v)
 
     def i(self, name: str) -> int:
         """Value of an integer parameter."""
-        v = self[name].value
+        v = self._value(name)
+        if type(v) is int:
+            return v
         if isinstance(v, bool) or not isinstance(v, int):
             raise TypeError(f"parameter {name!r} is not an integer: {v!r}")
         return v
 
     def b(self, name: str) -> bool:
         """Value of a boolean parameter."""
-        v = self[name].value
+        v = self._value(name)
         if not isinstance(v, bool):
             raise TypeError(f"parameter {name!r} is not a boolean: {v!r}")
         return v
 
     def s(self, name: str) -> str:
         """Value of a string parameter."""
-        v = self[name].value
+        v = self._value(name)
         if not isinstance(v, str):
             raise TypeError(f"parameter {name!r} is not a string: {v!r}")
         return v
@@ -191,9 +205,9 @@ class ParamSet(Mapping[str, Param]):
         """``{name: value}``, in definition order (what results store)."""
         return {k: p.value for k, p in self._params.items()}
 
-    def override(self, name: str, value: Value | str, *, source: str = "user") -> ParamSet:
-        """Return a copy with ``name`` set to ``value`` (a string is parsed to the type)."""
-        p = self[name]
+    @staticmethod
+    def _overridden(p: Param, value: Value | str, source: str) -> Param:
+        name = p.name
         if isinstance(value, str) and not isinstance(p.value, str):
             new_value = p.parse(value)
         else:
@@ -205,15 +219,37 @@ class ParamSet(Mapping[str, Param]):
                 )
             new_value = float(value) if isinstance(p.value, float) else value
             p.check(new_value)
-        items = dict(self._params)
-        items[name] = replace(p, value=new_value, source=source, note=f"set by user (was {p.value!r})")
-        return ParamSet(items)
+        return replace(p, value=new_value, source=source, note=f"set by user (was {p.value!r})")
+
+    def override(self, name: str, value: Value | str, *, source: str = "user") -> ParamSet:
+        """Return a copy with ``name`` set to ``value`` (a string is parsed to the type)."""
+        return self.replacing([self._overridden(self[name], value, source)])
 
     def with_values(self, values: Mapping[str, Value], *, source: str = "user") -> ParamSet:
-        """Apply several overrides in order."""
-        out = self
+        """Apply several overrides in order (one copy, not one per value)."""
+        items = self._params.copy()
         for k, v in values.items():
-            out = out.override(k, v, source=source)
+            if k not in items:
+                raise UsageError(f"unknown parameter {k!r}{suggest(k, items)}")
+            # a later value of the same name sees the earlier one, as chained overrides would
+            items[k] = self._overridden(items[k], v, source)
+        out = ParamSet.__new__(ParamSet)
+        out._params = items
+        return out
+
+    def replacing(self, params: Sequence[Param]) -> ParamSet:
+        """A copy with each of ``params`` in place of the parameter of the same name.
+
+        The fast path for sweeps: the :class:`Param` objects are built (and checked)
+        once per value, then swapped in per point. Every name must exist already.
+        """
+        items = self._params.copy()
+        for p in params:
+            if p.name not in items:
+                raise UsageError(f"unknown parameter {p.name!r}{suggest(p.name, items)}")
+            items[p.name] = p
+        out = ParamSet.__new__(ParamSet)
+        out._params = items
         return out
 
     def digest(self, extra: str = "") -> str:

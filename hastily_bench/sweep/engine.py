@@ -1,0 +1,184 @@
+"""Evaluate chunks of sweep points: the code every worker runs.
+
+A worker builds one :class:`Evaluator` per sweep (the plugin host, the
+configured accelerators, one :class:`Param` per axis value, a graph cache) and
+reuses it for every chunk it is given; a chunk comes back as the JSON Lines of
+its rows plus the chunk's own Pareto front, so the parent only writes bytes and
+merges small fronts.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from ..api import (
+    PluginHost,
+    build_graph,
+    configured_accelerator,
+    estimate_point,
+    parse_overrides,
+)
+from ..errors import UsageError
+from ..graph import OpGraph
+from ..host import RegisteredAccelerator
+from ..params import Param, ParamSet
+from ..results import Result, failed_result
+from .grid import SweepSpec
+from .pareto import (
+    Constraint,
+    FrontPoint,
+    Objective,
+    front_mask,
+    metric_of,
+    parse_constraint,
+    parse_objective,
+)
+
+#: Rows are one JSON object per line: compact separators, keys in the results schema's order.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+@dataclass
+class ChunkResult:
+    """Points ``start`` to ``stop - 1``: their rows (UTF-8 JSON Lines) and the chunk's front."""
+
+    start: int
+    stop: int
+    data: bytes
+    counts: dict[str, int]
+    feasible: int
+    front: list[FrontPoint] = field(default_factory=list)
+
+
+class Evaluator:
+    """Everything that does not change between the points of one sweep."""
+
+    def __init__(self, spec: SweepSpec, host: PluginHost | None = None) -> None:
+        self.spec = spec
+        self.host = host or PluginHost(strict=spec.strict_plugins)
+        overrides = parse_overrides(self.host, spec.sets)
+        self.accels: list[tuple[RegisteredAccelerator, ParamSet, list[list[Param]]]] = []
+        for name in spec.accelerators:
+            reg, base = configured_accelerator(self.host, name, overrides)
+            per_axis = []
+            for ax in spec.axes_of(name):
+                p = base[ax.param]
+                # what ParamSet.override would store: source user, note naming the old value
+                per_axis.append([replace(p, value=v, source="user", note=f"set by user (was {p.value!r})")
+                                 for v in ax.values])
+            self.accels.append((reg, base, per_axis))
+        self.labels = [[ax.label for ax in spec.axes_of(name)] for name in spec.accelerators]
+        self.constraints: list[Constraint] = [parse_constraint(c) for c in spec.constraints]
+        self.objectives: list[Objective] = [parse_objective(o) for o in spec.objectives]
+        self._graphs: dict[tuple[int, int, int], OpGraph] = {}
+
+    def graph(self, wi: int, si: int, bi: int) -> OpGraph:
+        key = (wi, si, bi)
+        g = self._graphs.get(key)
+        if g is None:
+            s = self.spec
+            g = self._graphs[key] = build_graph(s.workloads[wi], s.seq_lens[si], s.batches[bi])
+        return g
+
+    def point(self, index: int) -> Result:
+        """The result of one point (for probes and resume checks)."""
+        return self._evaluate(*self.spec.decode(index))
+
+    def _evaluate(self, wi: int, si: int, bi: int, ai: int, digits: tuple[int, ...]) -> Result:
+        reg, base, per_axis = self.accels[ai]
+        params = base.replacing([per_axis[k][d] for k, d in enumerate(digits)]) if digits else base
+        graph = self.graph(wi, si, bi)
+        try:
+            return estimate_point(reg, params, graph, numerics="off")
+        except UsageError as exc:
+            # `run` refuses such a point with exit 2; a sweep records it and goes on
+            info = reg.plugin
+            return failed_result(
+                status="unsupported", error=str(exc), workload=graph.workload.name,
+                accelerator=reg.spec.name, plugin=info.name, seq_len=graph.seq_len,
+                batch=graph.batch, ops=graph.ops, params=params.as_dict(),
+                params_hash=params.digest(f"{info.distribution}=={info.version}"),
+            )
+
+    def feasible(self, row: dict[str, Any]) -> bool:
+        if row["status"] != "ok":
+            return False
+        for c in self.constraints:
+            v = metric_of(row, c.metric)
+            if v is None or not c.holds(v):
+                return False
+        return True
+
+    def front_point(self, index: int, row: dict[str, Any], ai: int, digits: tuple[int, ...]) -> FrontPoint | None:
+        values = []
+        for o in self.objectives:
+            v = metric_of(row, o.metric)
+            if v is None:
+                return None
+            values.append(v)
+        _, _, per_axis = self.accels[ai]
+        design = {label: per_axis[k][d].value for k, (label, d) in enumerate(zip(self.labels[ai], digits, strict=True))}
+        return FrontPoint(index, row["workload"], row["accelerator"], row["seq_len"], row["batch"],
+                          design, tuple(values), row["params_hash"])
+
+    def run_chunk(self, start: int, stop: int) -> ChunkResult:
+        lines: list[str] = []
+        counts = {"ok": 0, "error": 0, "unsupported": 0}
+        candidates: list[FrontPoint] = []
+        feasible = 0
+        index = start
+        for wi, si, bi, ai, digits in self.spec.iter_range(start, stop):
+            row = self._evaluate(wi, si, bi, ai, digits).to_dict()
+            lines.append(_encode(row))
+            counts[row["status"]] += 1
+            if self.feasible(row):
+                feasible += 1
+                if self.objectives:
+                    fp = self.front_point(index, row, ai, digits)
+                    if fp is not None:
+                        candidates.append(fp)
+            index += 1
+        lines.append("")
+        return ChunkResult(start, stop, "\n".join(lines).encode(), counts, feasible,
+                           chunk_front(candidates, self.objectives))
+
+
+def chunk_front(points: list[FrontPoint], objectives: list[Objective]) -> list[FrontPoint]:
+    """The chunk's non-dominated points per (workload, seq_len, batch)."""
+    if not points:
+        return []
+    groups: dict[tuple[str, int, int], list[FrontPoint]] = {}
+    for p in points:
+        groups.setdefault(p.group(), []).append(p)
+    out: list[FrontPoint] = []
+    signs = np.array([-1.0 if o.maximise else 1.0 for o in objectives])
+    for members in groups.values():
+        vecs = np.array([p.values for p in members], dtype=float) * signs
+        keep = front_mask(vecs)
+        out.extend(p for p, k in zip(members, keep, strict=True) if k)
+    return out
+
+
+# -- worker side: one evaluator per sweep per process ------------------------------------
+
+_EVALUATORS: dict[str, Evaluator] = {}
+
+
+def evaluate_chunk(spec: SweepSpec, start: int, stop: int) -> ChunkResult:
+    """Task function for every executor: a process keeps one evaluator per sweep."""
+    key = spec.digest() + repr((spec.constraints, spec.objectives, spec.strict_plugins))
+    ev = _EVALUATORS.get(key)
+    if ev is None:
+        _EVALUATORS.clear()  # one sweep at a time per worker: bounded memory
+        ev = _EVALUATORS[key] = Evaluator(spec)
+    return ev.run_chunk(start, stop)
+
+
+def ignore_sigint() -> None:
+    """Pool initializer: Ctrl-C reaches the whole process group; only the parent handles it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
