@@ -10,6 +10,7 @@ are TOML files read by :func:`load_params`; users override single values with
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -119,7 +120,7 @@ class Param:
 class ParamSet(Mapping[str, Param]):
     """An ordered, immutable set of :class:`Param`, looked up by name."""
 
-    __slots__ = ("_params",)
+    __slots__ = ("_params", "_json")
 
     def __init__(self, params: Mapping[str, Param] | list[Param] | tuple[Param, ...]) -> None:
         if isinstance(params, Mapping):
@@ -131,6 +132,7 @@ class ParamSet(Mapping[str, Param]):
                     raise ValueError(f"parameter {p.name!r} defined twice")
                 items[p.name] = p
         self._params: dict[str, Param] = items
+        self._json: dict[str, str] | None = None  # name -> compact JSON of the value, filled lazily
 
     def __getitem__(self, name: str) -> Param:
         try:
@@ -142,6 +144,9 @@ class ParamSet(Mapping[str, Param]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._params)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._params
 
     def __len__(self) -> int:
         return len(self._params)
@@ -235,6 +240,7 @@ class ParamSet(Mapping[str, Param]):
             items[k] = self._overridden(items[k], v, source)
         out = ParamSet.__new__(ParamSet)
         out._params = items
+        out._json = None
         return out
 
     def replacing(self, params: Sequence[Param]) -> ParamSet:
@@ -244,18 +250,44 @@ class ParamSet(Mapping[str, Param]):
         once per value, then swapped in per point. Every name must exist already.
         """
         items = self._params.copy()
+        frags = self._json.copy() if self._json is not None else None
         for p in params:
             if p.name not in items:
                 raise UsageError(f"unknown parameter {p.name!r}{suggest(p.name, items)}")
             items[p.name] = p
+            if frags is not None:
+                frags[p.name] = json.dumps(p.value)  # an existing key keeps its place
         out = ParamSet.__new__(ParamSet)
         out._params = items
+        out._json = frags
         return out
+
+    def values_json(self) -> dict[str, str]:
+        """``{name: compact JSON of the value}`` in definition order, cached.
+
+        What :meth:`digest` hashes and what a results row holds under ``params``;
+        copies made by :meth:`replacing` share the fragments of unchanged values.
+        """
+        frags = self._json
+        if frags is None or len(frags) != len(self._params):
+            old, dumps = frags or {}, json.dumps
+            frags = self._json = {k: old[k] if k in old else dumps(p.value)
+                                  for k, p in self._params.items()}
+        return frags
 
     def digest(self, extra: str = "") -> str:
         """Short stable hash of the values (and ``extra``, e.g. plugin version)."""
-        blob = json.dumps([self.as_dict(), extra], sort_keys=True, separators=(",", ":"))
+        # == json.dumps([self.as_dict(), extra], sort_keys=True, separators=(",", ":")), built
+        # from the cached value fragments (a sweep changes a few values per point)
+        frags = self.values_json()
+        body = ",".join([f"{_key_json(k)}:{frags[k]}" for k in sorted(frags)])
+        blob = f"[{{{body}}},{json.dumps(extra)}]"
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_json(name: str) -> str:
+    return json.dumps(name)
 
 
 _PARAM_KEYS = {"value", "unit", "source", "note", "description", "choices", "min", "max"}

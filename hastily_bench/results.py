@@ -180,7 +180,14 @@ def validate_estimate(est: object) -> Estimate:
     if not est.breakdown:
         raise PluginError("breakdown is empty")
     lat_sum = energy_sum = 0.0
+    inf = math.inf
     for c in est.breakdown:
+        if type(c) is OpCost:  # fast path (sweeps validate millions): plain finite floats >= 0
+            lat, en = c.latency_s, c.energy_j
+            if type(lat) is float and type(en) is float and 0.0 <= lat < inf and 0.0 <= en < inf:
+                lat_sum += lat
+                energy_sum += en
+                continue
         if not isinstance(c, OpCost):
             raise PluginError(f"breakdown holds {c!r}, not an OpCost")
         lat_sum += _check_number(f"breakdown[{c.op!r}].latency_s", c.latency_s)

@@ -34,6 +34,7 @@ from .pareto import (
     FrontPoint,
     Objective,
     front_mask,
+    RESULT_METRICS,
     metric_of,
     parse_constraint,
     parse_objective,
@@ -65,6 +66,7 @@ class Evaluator:
         self.accels: list[tuple[RegisteredAccelerator, ParamSet, list[list[Param]]]] = []
         for name in spec.accelerators:
             reg, base = configured_accelerator(self.host, name, overrides)
+            base.values_json()  # cached once; every point's copy shares the unchanged fragments
             per_axis = []
             for ax in spec.axes_of(name):
                 p = base[ax.param]
@@ -87,14 +89,14 @@ class Evaluator:
 
     def point(self, index: int) -> Result:
         """The result of one point (for probes and resume checks)."""
-        return self._evaluate(*self.spec.decode(index))
+        return self._evaluate(*self.spec.decode(index))[0]
 
-    def _evaluate(self, wi: int, si: int, bi: int, ai: int, digits: tuple[int, ...]) -> Result:
+    def _evaluate(self, wi: int, si: int, bi: int, ai: int, digits: tuple[int, ...]) -> tuple[Result, ParamSet]:
         reg, base, per_axis = self.accels[ai]
         params = base.replacing([per_axis[k][d] for k, d in enumerate(digits)]) if digits else base
         graph = self.graph(wi, si, bi)
         try:
-            return estimate_point(reg, params, graph, numerics="off")
+            return estimate_point(reg, params, graph, numerics="off"), params
         except UsageError as exc:
             # `run` refuses such a point with exit 2; a sweep records it and goes on
             info = reg.plugin
@@ -103,7 +105,7 @@ class Evaluator:
                 accelerator=reg.spec.name, plugin=info.name, seq_len=graph.seq_len,
                 batch=graph.batch, ops=graph.ops, params=params.as_dict(),
                 params_hash=params.digest(f"{info.distribution}=={info.version}"),
-            )
+            ), params
 
     def feasible(self, row: dict[str, Any]) -> bool:
         if row["status"] != "ok":
@@ -129,39 +131,60 @@ class Evaluator:
     def run_chunk(self, start: int, stop: int) -> ChunkResult:
         lines: list[str] = []
         counts = {"ok": 0, "error": 0, "unsupported": 0}
-        candidates: list[FrontPoint] = []
+        metrics = [(o.metric, o.metric in RESULT_METRICS) for o in self.objectives]
+        vectors: list[tuple[float, ...]] = []
+        where: list[tuple[int, dict[str, Any], int, tuple[int, ...]]] = []
         feasible = 0
         index = start
         for wi, si, bi, ai, digits in self.spec.iter_range(start, stop):
-            row = self._evaluate(wi, si, bi, ai, digits).to_dict()
-            lines.append(_encode(row))
+            result, params = self._evaluate(wi, si, bi, ai, digits)
+            row = result.to_dict()
+            lines.append(encode_row(row, params))
             counts[row["status"]] += 1
             if self.feasible(row):
                 feasible += 1
-                if self.objectives:
-                    fp = self.front_point(index, row, ai, digits)
-                    if fp is not None:
-                        candidates.append(fp)
+                if metrics:
+                    extra = row["extra"]
+                    vec = tuple(row[m] if top else extra.get(m) for m, top in metrics)
+                    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vec):
+                        vectors.append(vec)
+                        where.append((index, row, ai, digits))
             index += 1
         lines.append("")
-        return ChunkResult(start, stop, "\n".join(lines).encode(), counts, feasible,
-                           chunk_front(candidates, self.objectives))
+        front: list[FrontPoint] = []
+        if vectors:
+            signs = np.array([-1.0 if o.maximise else 1.0 for o in self.objectives])
+            groups: dict[tuple[str, int, int], list[int]] = {}
+            for k, (_, row, _, _) in enumerate(where):
+                groups.setdefault((row["workload"], row["seq_len"], row["batch"]), []).append(k)
+            arr = np.array(vectors, dtype=float) * signs
+            for members in groups.values():
+                keep = front_mask(arr[members])
+                for k, kept in zip(members, keep, strict=True):
+                    if kept:
+                        fp = self.front_point(*where[k])
+                        assert fp is not None
+                        front.append(fp)
+        return ChunkResult(start, stop, "\n".join(lines).encode(), counts, feasible, front)
 
 
-def chunk_front(points: list[FrontPoint], objectives: list[Objective]) -> list[FrontPoint]:
-    """The chunk's non-dominated points per (workload, seq_len, batch)."""
-    if not points:
-        return []
-    groups: dict[tuple[str, int, int], list[FrontPoint]] = {}
-    for p in points:
-        groups.setdefault(p.group(), []).append(p)
-    out: list[FrontPoint] = []
-    signs = np.array([-1.0 if o.maximise else 1.0 for o in objectives])
-    for members in groups.values():
-        vecs = np.array([p.values for p in members], dtype=float) * signs
-        keep = front_mask(vecs)
-        out.extend(p for p, k in zip(members, keep, strict=True) if k)
-    return out
+def encode_row(row: dict[str, Any], params: ParamSet) -> str:
+    """``row`` as compact JSON, the ``params`` object spliced in from the parameter set's
+    cached value fragments (equal to ``_encode(row)``, without re-printing ~60 numbers)."""
+    before = {}
+    after = {}
+    target = before
+    for k, v in row.items():
+        if k == "params":
+            target = after
+            continue
+        target[k] = v
+    body = ",".join([f"{_key(k)}:{v}" for k, v in params.values_json().items()])
+    tail = _encode(after)
+    return f'{_encode(before)[:-1]},"params":{{{body}}}{"," if len(tail) > 2 else ""}{tail[1:]}'
+
+
+_key = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
 
 # -- worker side: one evaluator per sweep per process ------------------------------------

@@ -160,15 +160,38 @@ def dominated_by(a: np.ndarray, b: np.ndarray, *, block: int = 256) -> np.ndarra
         return out
     for s in range(0, len(b), block):
         bb = b[s:s + block]
-        le = (a[:, None, :] <= bb[None, :, :]).all(axis=2)
-        lt = (a[:, None, :] < bb[None, :, :]).any(axis=2)
+        # one 2-D comparison per objective: much faster than reducing over a short last axis
+        le = a[:, 0, None] <= bb[None, :, 0]
+        lt = a[:, 0, None] < bb[None, :, 0]
+        for j in range(1, a.shape[1]):
+            le &= a[:, j, None] <= bb[None, :, j]
+            lt |= a[:, j, None] < bb[None, :, j]
         out[s:s + block] = (le & lt).any(axis=0)
     return out
 
 
-def front_mask(vectors: np.ndarray) -> np.ndarray:
-    """Rows of ``vectors`` (n x objectives, minimisation) that no other row dominates."""
-    return ~dominated_by(vectors, vectors)
+def front_mask(vectors: np.ndarray, *, block: int = 256) -> np.ndarray:
+    """Rows of ``vectors`` (n x objectives, minimisation) that no other row dominates.
+
+    Rows are visited in lexicographic order, in blocks: a row can only be dominated
+    by rows before it in that order, so each block is checked against the front
+    kept so far and against itself. The cost is n x (front + block), not n x n.
+    """
+    n = len(vectors)
+    keep = np.zeros(n, dtype=bool)
+    if n == 0:
+        return keep
+    order = np.lexsort(vectors.T[::-1])
+    kept = np.empty((0, vectors.shape[1]))
+    for s in range(0, n, block):
+        idx = order[s:s + block]
+        bb = vectors[idx]
+        ok = ~dominated_by(kept, bb)
+        idx, bb = idx[ok], bb[ok]
+        ok = ~dominated_by(bb, bb)
+        keep[idx[ok]] = True
+        kept = np.vstack([kept, bb[ok]])
+    return keep
 
 
 def _minimised(p: FrontPoint, objectives: Sequence[Objective]) -> tuple[float, ...]:
