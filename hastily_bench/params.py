@@ -55,6 +55,10 @@ class Param:
         Allowed values for string parameters.
     minimum, maximum
         Inclusive bounds for numeric parameters.
+    informational
+        The model reads it only to describe results (a reference value such as the
+        paper's chip area): changing it changes no estimate. Every other parameter
+        must change some output (tested for the built-ins).
     """
 
     name: str
@@ -66,6 +70,7 @@ class Param:
     choices: tuple[str, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    informational: bool = False
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -321,6 +326,7 @@ def params_from_mapping(table: Mapping[str, Any], *, origin: str) -> ParamSet:
                     choices=tuple(choices) if choices is not None else None,
                     minimum=spec.get("min"),
                     maximum=spec.get("max"),
+                    informational=bool(spec.get("informational", False)),
                 )
             )
         except UsageError as exc:

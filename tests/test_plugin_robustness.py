@@ -36,7 +36,7 @@ EstimateImpl = Callable[[OpGraph, ParamSet], Estimate]
 
 def good_estimate(graph: OpGraph, params: ParamSet) -> Estimate:
     return Estimate.from_breakdown(
-        [OpCost("all", graph.ops / 1e13, graph.ops * 1e-12, "mvm")], memory_bytes=graph.tokens
+        [OpCost("all", graph.ops / 1e13, graph.ops * 1e-12, "matmul")], memory_bytes=graph.tokens
     )
 
 
@@ -302,7 +302,7 @@ def raising(graph: OpGraph, params: ParamSet) -> Estimate:
 
 def returning(latency: float, energy: float = 1e-3, memory: int = 1) -> EstimateImpl:
     def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
-        return Estimate(latency, energy, memory, (OpCost("all", latency, energy),))
+        return Estimate(latency, energy, memory, (OpCost("all", latency, energy, "matmul"),))
 
     return estimate
 
@@ -335,7 +335,7 @@ def test_raising_estimate_gives_error_result_naming_plugin() -> None:
         (returning(1e-3, memory=1.5), "memory_bytes is 1.5"),  # type: ignore[arg-type]
         (lambda g, p: {"latency_s": 1.0}, "returned dict, not an Estimate"),
         (
-            lambda g, p: Estimate(1.0, 1.0, 1, (OpCost("a", 0.5, 1.0),)),
+            lambda g, p: Estimate(1.0, 1.0, 1, (OpCost("a", 0.5, 1.0, "matmul"),)),
             "breakdown latencies sum to 0.5",
         ),
     ],

@@ -1,7 +1,7 @@
 """Constraints, objectives and Pareto fronts over sweep results.
 
-A *metric* is a number of a result: one of :data:`RESULT_METRICS` or a
-model-specific scalar of its ``extra`` (``area_mm2`` for the CIM models).
+A *metric* is a number of a result: one of :data:`RESULT_METRICS` (``area_mm2``
+where the model reports an area) or a model-specific scalar of its ``extra``.
 A constraint is ``METRIC OP NUMBER`` (``area_mm2 <= 400``); an objective is
 ``max:METRIC`` or ``min:METRIC`` (a bare metric takes its natural direction).
 
@@ -25,8 +25,9 @@ import numpy as np
 from ..errors import UsageError, suggest
 
 RESULT_METRICS = ("latency_s", "energy_j", "memory_bytes", "tops", "inferences_per_s",
-                  "tops_per_w", "energy_per_inference_j")
-MAXIMISE = frozenset({"tops", "inferences_per_s", "tops_per_w"})
+                  "tops_per_w", "energy_per_inference_j", "static_energy_j", "area_mm2",
+                  "tops_per_mm2")
+MAXIMISE = frozenset({"tops", "inferences_per_s", "tops_per_w", "tops_per_mm2"})
 DEFAULT_OBJECTIVES = ("max:tops", "max:tops_per_w", "min:area_mm2")
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -92,8 +93,9 @@ def parse_objective(text: str) -> Objective:
 
 def check_metrics(names: Sequence[str], row: Mapping[str, Any], accelerator: str) -> None:
     """Refuse a metric that a probe result of ``accelerator`` does not have."""
-    available = [*RESULT_METRICS, *(k for k, v in row.get("extra", {}).items()
-                                    if isinstance(v, (int, float)) and not isinstance(v, bool))]
+    available = [*(m for m in RESULT_METRICS if metric_of(row, m) is not None),
+                 *(k for k, v in row.get("extra", {}).items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool))]
     for name in names:
         if name not in available:
             raise UsageError(f"metric {name!r} is not reported by {accelerator}{suggest(name, available)}; "
