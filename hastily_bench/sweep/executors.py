@@ -102,7 +102,7 @@ class DaskExecutor:
                 self._client = Client(scheduler, timeout="10s")
             else:
                 self._cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                             dashboard_address=None, silence_logs=40)
+                                             dashboard_address=":0", silence_logs=40)
                 self._client = Client(self._cluster)
         except (OSError, TimeoutError) as exc:
             raise UsageError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
