@@ -60,7 +60,7 @@ from .graph import (
 from .hookspecs import hookimpl
 from .host import PluginHost, PluginInfo, RegisteredAccelerator
 from .params import Param, ParamSet, load_package_toml, load_params, load_toml, params_from_mapping
-from .results import Result, RunDocument, failed_result, result_from_estimate, validate_estimate
+from .results import Result, RunDocument, failed_result, result_from_estimate
 from .workload import Workload, load_workload_file
 
 __all__ = [
@@ -263,8 +263,59 @@ class RunRequest:
     numerics: str = "sample"
 
 
+def _git_dir(start: Path) -> Path | None:
+    """The git directory of the checkout holding ``start`` (``.git``, or a worktree's gitdir)."""
+    for d in (start, *start.parents):
+        dot = d / ".git"
+        if dot.is_dir():
+            return dot
+        if dot.is_file():  # a worktree or submodule: "gitdir: PATH"
+            text = dot.read_text(encoding="utf-8").strip()
+            if text.startswith("gitdir:"):
+                g = Path(text[len("gitdir:"):].strip())
+                return g if g.is_absolute() else (d / g).resolve()
+            return None
+    return None
+
+
+def _read_head(git_dir: Path) -> str | None:
+    """HEAD's commit read from the files git keeps (no subprocess); None when unsure."""
+    head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
+    if not head.startswith("ref:"):
+        return head if len(head) >= 40 else None  # detached
+    ref = head[4:].strip()
+    common = git_dir
+    if (git_dir / "commondir").is_file():
+        common = (git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()).resolve()
+    for base in (git_dir, common):
+        f = base / ref
+        if f.is_file():
+            sha = f.read_text(encoding="utf-8").strip()
+            return sha if len(sha) >= 40 else None
+    packed = common / "packed-refs"
+    if packed.is_file():
+        for line in packed.read_text(encoding="utf-8").splitlines():
+            sha, _, name = line.partition(" ")
+            if name == ref and len(sha) >= 40:
+                return sha
+    return None
+
+
 def git_commit(cwd: Path | None = None) -> str | None:
-    """The current git commit of ``cwd`` (short), or None outside a checkout."""
+    """The current git commit of ``cwd`` (short), or None outside a checkout.
+
+    Read from ``.git`` directly (a ``git`` subprocess costs a visible share of a
+    short run); ``git rev-parse`` only where the files say something unusual.
+    """
+    try:
+        git_dir = _git_dir(Path(cwd or Path.cwd()).resolve())
+        if git_dir is None:
+            return None
+        sha = _read_head(git_dir)
+        if sha is not None:
+            return sha[:12]
+    except (OSError, UnicodeDecodeError):
+        pass
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short=12", "HEAD"], cwd=cwd, capture_output=True,

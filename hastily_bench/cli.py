@@ -30,8 +30,8 @@ try:  # typer >= 0.22 vendors click
     from typer._click.exceptions import ClickException, NoArgsIsHelpError
     from typer._click.exceptions import UsageError as CliUsageError
 except ImportError:  # pragma: no cover - older typer on top of click
-    from click.exceptions import ClickException, NoArgsIsHelpError  # type: ignore[no-redef]
-    from click.exceptions import UsageError as CliUsageError  # type: ignore[no-redef]
+    from click.exceptions import ClickException, NoArgsIsHelpError  # type: ignore[no-redef,assignment,unused-ignore]
+    from click.exceptions import UsageError as CliUsageError  # type: ignore[no-redef,assignment,unused-ignore]
 
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
@@ -624,6 +624,9 @@ def sweep(
         names, accels, lens, batches = workloads, accelerator or [], seq_len or [], batch or []
         sets, axes, cons, objs = set_ or [], grid or [], constraint or [], objective or []
     check_output_path(output)
+    from .sweep.executors import check_executor
+
+    check_executor(executor.value, jobs=jobs, scheduler=scheduler)
     if plot_ is not None and plot_.exists() and not plot_.is_dir():
         raise HastilyError(f"--plot {plot_}: exists and is not a directory")
     spec, ev = prepare(host, workloads=names, accelerators=accels, seq_lens=lens, batches=batches,

@@ -29,11 +29,11 @@ from ..params import Param, ParamSet
 from ..results import Result
 from .grid import SweepSpec
 from .pareto import (
+    RESULT_METRICS,
     Constraint,
     FrontPoint,
     Objective,
     front_mask,
-    RESULT_METRICS,
     metric_of,
     parse_constraint,
     parse_objective,
@@ -160,8 +160,8 @@ class Evaluator:
 def encode_row(row: dict[str, Any], params: ParamSet) -> str:
     """``row`` as compact JSON, the ``params`` object spliced in from the parameter set's
     cached value fragments (equal to ``_encode(row)``, without re-printing ~60 numbers)."""
-    before = {}
-    after = {}
+    before: dict[str, Any] = {}
+    after: dict[str, Any] = {}
     target = before
     for k, v in row.items():
         if k == "params":
@@ -173,7 +173,7 @@ def encode_row(row: dict[str, Any], params: ParamSet) -> str:
     return f'{_encode(before)[:-1]},"params":{{{body}}}{"," if len(tail) > 2 else ""}{tail[1:]}'
 
 
-_key = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_key = json.encoder.encode_basestring_ascii
 
 
 # -- worker side: one evaluator per sweep per process ------------------------------------

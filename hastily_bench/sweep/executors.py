@@ -67,9 +67,16 @@ class LocalExecutor:
         self.workers = jobs
         self.description = f"local, {jobs} processes"
         self._spec = spec
-        # fork: workers inherit the imported package and start in milliseconds
-        methods = multiprocessing.get_all_start_methods()
-        ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
+        # forkserver, not fork: the parent runs threads (the progress bar), and forking a
+        # threaded process can deadlock; the server imports the package once, workers fork
+        # from it already warm
+        ctx: Any
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["hastily_bench.sweep.engine", "hastily_bench.plugins.cim",
+                                        "hastily_bench.plugins.gpu"])
+        else:  # pragma: no cover - Windows
+            ctx = multiprocessing.get_context("spawn")
         self._pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=ignore_sigint)
 
     def submit(self, start: int, stop: int) -> cf.Future[ChunkResult]:
@@ -92,7 +99,10 @@ class DaskExecutor:
 
     def __init__(self, spec: SweepSpec, jobs: int, scheduler: str | None) -> None:
         try:
-            from distributed import Client, LocalCluster
+            from distributed import (  # untyped: calls below are checked by tests
+                Client,
+                LocalCluster,
+            )
         except ImportError:
             raise UsageError("--executor dask needs dask.distributed: "
                              "pip install 'hastily-bench[dask]'") from None
@@ -140,14 +150,19 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def make_executor(kind: str, spec: SweepSpec, evaluator: Evaluator, *, jobs: int | None,
-                  scheduler: str | None) -> Executor:
+def check_executor(kind: str, *, jobs: int | None, scheduler: str | None) -> None:
+    """Refuse bad executor options (before any work)."""
     if kind not in EXECUTORS:
         raise UsageError(f"--executor must be one of {', '.join(EXECUTORS)}, got {kind!r}")
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs must be >= 1, got {jobs}")
     if scheduler and kind != "dask":
         raise UsageError("--scheduler needs --executor dask")
+
+
+def make_executor(kind: str, spec: SweepSpec, evaluator: Evaluator, *, jobs: int | None,
+                  scheduler: str | None) -> Executor:
+    check_executor(kind, jobs=jobs, scheduler=scheduler)
     n = jobs or default_jobs()
     if kind == "dask":
         return DaskExecutor(spec, n, scheduler)

@@ -11,6 +11,7 @@ by recomputing it, and continues after it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -28,6 +29,7 @@ from ..graph import check_point
 from ..host import PluginHost
 from ..params import load_json
 from ..results import check_output_path, write_atomic
+from ..workload import Workload
 from .engine import Evaluator
 from .executors import make_executor
 from .grid import MAX_POINTS, Axis, SweepSpec, make_axis, parse_axis_text
@@ -73,7 +75,7 @@ def prepare(
     """
     if not workloads:
         raise UsageError("no workload given")
-    resolved = []
+    resolved: list[Workload] = []
     for arg in dict.fromkeys(workloads):
         w = api.resolve_workload(host, arg)
         if any(o.name == w.name for o in resolved):
@@ -229,7 +231,7 @@ def _newline_before(fh: Any, pos: int) -> int:
     while end > 0:
         start = max(0, end - _BLOCK)
         fh.seek(start)
-        k = fh.read(end - start).rfind(b"\n")
+        k: int = fh.read(end - start).rfind(b"\n")
         if k >= 0:
             return start + k + 1
         end = start
@@ -292,10 +294,12 @@ def run_sweep(
                          "to start again")
     else:
         state = SweepState()
-        output.write_bytes(b"")
     skipped = state.done
     meta = api.metadata(host, numerics="off", command=command)
+    # a bad executor option or an unreachable scheduler fails before anything is written
     ex = make_executor(executor, spec, evaluator, jobs=jobs, scheduler=scheduler)
+    if not skipped:
+        output.write_bytes(b"")
     size = chunk_size or _chunk_size(spec.total - state.done, ex.workers)
     started = time.perf_counter()
 
@@ -374,10 +378,8 @@ def run_sweep(
     finally:
         os.close(fd)
         signal.signal(signal.SIGTERM, old_term)
-        try:
+        with contextlib.suppress(KeyboardInterrupt, SweepInterrupted):  # a third signal
             ex.close(cancel=True)
-        except (KeyboardInterrupt, SweepInterrupted):  # pragma: no cover - a third signal
-            pass
         doc = summary_doc(status)
         write_atomic(summary, json.dumps(doc, indent=2) + "\n")
     elapsed = time.perf_counter() - started
@@ -419,7 +421,7 @@ def read_rows(path: Path | str) -> Iterator[dict[str, Any]]:
     """The rows of a sweep's ``.jsonl``, one at a time (constant memory)."""
     p = Path(path)
     try:
-        fh = open(p, "rb")
+        fh = open(p, "rb")  # noqa: SIM115 - a generator: closed by the with below
     except OSError as exc:
         raise UsageError(f"{p}: cannot read ({exc.strerror})") from None
     with fh:
