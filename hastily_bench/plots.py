@@ -297,15 +297,21 @@ def sweep_figure(summary: dict[str, Any], rows: Any) -> Any:
             fc = [p["objectives"][str(colour_obj)] for p in fp]
             sc = ax.scatter(fx, fy, s=22, c=fc, cmap="viridis", edgecolors="black", linewidths=0.5,
                             zorder=3, label=f"Pareto front ({len(fp)})")
-            fig.colorbar(sc, ax=ax, label=str(colour_obj))
+            fig.colorbar(sc, ax=ax, label=f"{colour_obj.metric} ({'higher' if colour_obj.maximise else 'lower'} is better)")
         else:
             ax.plot(fx, fy, "o-", ms=4, color="C3", zorder=3, label=f"Pareto front ({len(fp)})")
-        ax.set_xlabel(str(xs))
-        ax.set_ylabel(str(ys))
-        if _log_fits([*cx, *fx]):
+        ax.set_xlabel(f"{xs.metric} ({'higher' if xs.maximise else 'lower'} is better)")
+        ax.set_ylabel(f"{ys.metric} ({'higher' if ys.maximise else 'lower'} is better)")
+        logx, logy = _log_fits([*cx, *fx]), _log_fits([*cy, *fy])
+        if logx:
             ax.set_xscale("log")
-        if _log_fits([*cy, *fy]):
+        if logy:
             ax.set_yscale("log")
+        if logx or logy:
+            plt.plain_log_axes(ax)
+            import matplotlib.ticker as ticker
+
+            ax.xaxis.set_minor_formatter(ticker.NullFormatter())
         w, s, b = g
         ax.set_title(f"{w} · l={s} · b={b}")
         ax.legend(loc="best", fontsize=7)
