@@ -28,6 +28,40 @@ from .accelerator import (
     OpCost,
     fixed_arithmetic,
 )
+from .cim import (  # CIM component library (issue 10), see docs/cim-components.md
+    ADC,
+    DAC,
+    VFU,
+    CapacityReport,
+    CellArray,
+    Chip,
+    Component,
+    Core,
+    ExpRoutine,
+    KVMapping,
+    Macro,
+    MatrixMapping,
+    MvmEnergy,
+    RegisterFile,
+    Router,
+    SampleHold,
+    SharedMemory,
+    ShiftAdd,
+    Tech,
+    Tile,
+    capacity,
+    check_consumed,
+    chip_capacity,
+    example_preset_path,
+    flatten_params,
+    load_component_params,
+    load_component_preset,
+    map_kv,
+    map_matrix,
+    map_weights,
+    survey_adc_area_mm2,
+    survey_adc_energy_j,
+)
 from .costing import CostRules, EstimateBuilder, default_category
 from .errors import HastilyError, PluginError, Unsupported, UsageError
 from .graph import (
@@ -75,6 +109,12 @@ __all__ = [
     "resolve_workload", "parse_overrides", "configured_accelerator", "estimate_point",
     "DEFAULT_SEQ_LENS", "NUMERICS_MODES", "metadata", "OP_LEVEL_KINDS", "op_graph", "run_op",
     "default_baseline", "load_workload_file",
+    # CIM component library
+    "ADC", "DAC", "VFU", "CapacityReport", "CellArray", "Chip", "Component", "Core", "ExpRoutine",
+    "KVMapping", "Macro", "MatrixMapping", "MvmEnergy", "RegisterFile", "Router", "SampleHold",
+    "SharedMemory", "ShiftAdd", "Tech", "Tile", "capacity", "check_consumed", "chip_capacity",
+    "example_preset_path", "flatten_params", "load_component_params", "load_component_preset",
+    "map_kv", "map_matrix", "map_weights", "survey_adc_area_mm2", "survey_adc_energy_j",
 ]
 
 DEFAULT_SEQ_LENS: tuple[int, ...] = (128, 256, 512, 1024, 2048, 4096)
@@ -203,11 +243,18 @@ def estimate_point(
 
 
 DEBUG_ENV = "HASTILY_DEBUG"
+_debug = False
+
+
+def set_debug(on: bool) -> None:
+    """Keep plugins' tracebacks in error rows (the command line's ``--debug``)."""
+    global _debug
+    _debug = on
 
 
 def debug_enabled() -> bool:
-    """True when ``HASTILY_DEBUG`` is set to a true value (1, true, yes, on)."""
-    return os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+    """``--debug`` was given, or ``HASTILY_DEBUG`` is set to a true value (1, true, yes, on)."""
+    return _debug or os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def default_baseline(host: PluginHost, accelerators: Sequence[str]) -> str | None:

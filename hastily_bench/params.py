@@ -295,7 +295,8 @@ def _key_json(name: str) -> str:
     return json.dumps(name)
 
 
-_PARAM_KEYS = {"value", "unit", "source", "note", "description", "choices", "min", "max"}
+_PARAM_KEYS = {"value", "unit", "source", "note", "description", "choices", "min", "max",
+               "informational"}
 
 
 def params_from_mapping(table: Mapping[str, Any], *, origin: str) -> ParamSet:

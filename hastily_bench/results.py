@@ -184,8 +184,6 @@ def validate_estimate(est: object) -> Estimate:
     """Raise :class:`PluginError` unless ``est`` is a well-formed :class:`Estimate`."""
     if not isinstance(est, Estimate):
         raise PluginError(f"returned {type(est).__name__}, not an Estimate")
-    latency = _check_number("latency_s", est.latency_s, positive=True)
-    energy = _check_number("energy_j", est.energy_j)
     if isinstance(est.memory_bytes, bool) or not isinstance(est.memory_bytes, int) or est.memory_bytes < 0:
         raise PluginError(f"memory_bytes is {est.memory_bytes!r}, must be an integer >= 0")
     if not est.breakdown:
@@ -212,6 +210,9 @@ def validate_estimate(est: object) -> Estimate:
                               f"{', '.join(CATEGORIES)}")
         lat_sum += _check_number(f"breakdown[{c.op!r}].latency_s", c.latency_s)
         energy_sum += _check_number(f"breakdown[{c.op!r}].energy_j", c.energy_j)
+    # totals after the entries, so a NaN is reported where it starts (the op and field)
+    latency = _check_number("latency_s", est.latency_s, positive=True)
+    energy = _check_number("energy_j", est.energy_j)
     if not math.isclose(lat_sum, latency, rel_tol=SUM_RTOL):
         raise PluginError(f"breakdown latencies sum to {lat_sum!r}, total is {latency!r}")
     if not math.isclose(energy_sum, energy, rel_tol=SUM_RTOL, abs_tol=1e-30):
