@@ -175,7 +175,10 @@ class ParamSet(Mapping[str, Param]):
 
     def f(self, name: str) -> float:
         """Value of a numeric parameter as ``float``."""
-        v = self._value(name)
+        try:  # inlined _value: this is the hottest call of every model
+            v = self._params[name].value
+        except KeyError:
+            v = self._value(name)
         t = type(v)
         if t is float:
             return v  # type: ignore[return-value]
@@ -187,7 +190,10 @@ class ParamSet(Mapping[str, Param]):
 
     def i(self, name: str) -> int:
         """Value of an integer parameter."""
-        v = self._value(name)
+        try:
+            v = self._params[name].value
+        except KeyError:
+            v = self._value(name)
         if type(v) is int:
             return v
         if isinstance(v, bool) or not isinstance(v, int):
@@ -261,31 +267,35 @@ class ParamSet(Mapping[str, Param]):
                 raise UsageError(f"unknown parameter {p.name!r}{suggest(p.name, items)}")
             items[p.name] = p
             if frags is not None:
-                frags[p.name] = json.dumps(p.value)  # an existing key keeps its place
+                frags[p.name] = f"{_key_json(p.name)}:{json.dumps(p.value)}"  # keeps its place
         out = ParamSet.__new__(ParamSet)
         out._params = items
         out._json = frags
         return out
 
     def values_json(self) -> dict[str, str]:
-        """``{name: compact JSON of the value}`` in definition order, cached.
+        """``{name: '"name":VALUE'}`` (compact JSON members) in definition order, cached.
 
         What :meth:`digest` hashes and what a results row holds under ``params``;
-        copies made by :meth:`replacing` share the fragments of unchanged values.
+        copies made by :meth:`replacing` share the members of unchanged values.
         """
         frags = self._json
         if frags is None or len(frags) != len(self._params):
             old, dumps = frags or {}, json.dumps
-            frags = self._json = {k: old[k] if k in old else dumps(p.value)
+            frags = self._json = {k: old[k] if k in old else f"{_key_json(k)}:{dumps(p.value)}"
                                   for k, p in self._params.items()}
         return frags
+
+    def to_json(self) -> str:
+        """``json.dumps(self.as_dict(), separators=(",", ":"))`` from the cached members."""
+        return "{" + ",".join(self.values_json().values()) + "}"
 
     def digest(self, extra: str = "") -> str:
         """Short stable hash of the values (and ``extra``, e.g. plugin version)."""
         # == json.dumps([self.as_dict(), extra], sort_keys=True, separators=(",", ":")), built
         # from the cached value fragments (a sweep changes a few values per point)
         frags = self.values_json()
-        body = ",".join([f"{_key_json(k)}:{frags[k]}" for k in sorted(frags)])
+        body = ",".join([frags[k] for k in sorted(frags)])
         blob = f"[{{{body}}},{json.dumps(extra)}]"
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
