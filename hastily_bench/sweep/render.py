@@ -33,6 +33,9 @@ def render_front(summary: Mapping[str, Any], console: Console, *, top: int = 15)
     first = objectives[0]
     sign = -1.0 if first.startswith("max:") else 1.0
     for (w, s, b), points in groups.items():
+        if top == 0:
+            console.print(f"Pareto front · {w} · l={s} · b={b}: {len(points)} points")
+            continue
         labels = list(dict.fromkeys(k for p in points for k in p["design"]))
         table = Table(title=f"Pareto front · {w} · l={s} · b={b} · {len(points)} points "
                             f"({', '.join(objectives)})", title_justify="left", header_style="bold")
