@@ -6,9 +6,10 @@ The library side of ``hastily-bench sweep`` (see docs/sweeps.md)::
     from hastily_bench.sweep import prepare, run_sweep
 
     host = PluginHost()
-    spec, ev = prepare(host, workloads=["bert-base"], accelerators=["hastily"],
-                       grid=["hastily.adc_bits=4,6,8", "hastily.vfu_lanes=8:64:x2"])
-    outcome = run_sweep(spec, ev, output=Path("sweep.jsonl"), jobs=2)
+    chip = host.default_accelerators()[0]
+    spec, ev = prepare(host, workloads=["bert-base"], accelerators=[chip],
+                       grid=[f"{chip}.adc_bits=4,6,8", f"{chip}.vfu_lanes=8:64:x2"])
+    outcome = run_sweep(spec, ev, output=Path("sweep.jsonl"), jobs=2)  # under __main__
 """
 
 from __future__ import annotations

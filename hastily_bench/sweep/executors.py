@@ -28,7 +28,9 @@ class Executor(Protocol):
 
     def submit(self, start: int, stop: int) -> Any: ...
 
-    def wait_first(self, futures: Iterable[Any]) -> set[Any]: ...
+    def wait_first(self, futures: Iterable[Any], timeout: float) -> set[Any]:
+        """Some finished futures, or an empty set after ``timeout`` seconds."""
+        ...
 
     def result(self, future: Any) -> ChunkResult: ...
 
@@ -49,7 +51,7 @@ class InProcessExecutor:
         fut.set_result(self._ev.run_chunk(start, stop))
         return fut
 
-    def wait_first(self, futures: Iterable[Any]) -> set[Any]:
+    def wait_first(self, futures: Iterable[Any], timeout: float) -> set[Any]:
         return set(futures)
 
     def result(self, future: Any) -> ChunkResult:
@@ -82,8 +84,8 @@ class LocalExecutor:
     def submit(self, start: int, stop: int) -> cf.Future[ChunkResult]:
         return self._pool.submit(evaluate_chunk, self._spec, start, stop)
 
-    def wait_first(self, futures: Iterable[Any]) -> set[Any]:
-        done, _ = cf.wait(list(futures), return_when=cf.FIRST_COMPLETED)
+    def wait_first(self, futures: Iterable[Any], timeout: float) -> set[Any]:
+        done, _ = cf.wait(list(futures), timeout=timeout, return_when=cf.FIRST_COMPLETED)
         return done
 
     def result(self, future: Any) -> ChunkResult:
@@ -126,10 +128,13 @@ class DaskExecutor:
     def submit(self, start: int, stop: int) -> Any:
         return self._client.submit(evaluate_chunk, self._spec, start, stop, pure=False)
 
-    def wait_first(self, futures: Iterable[Any]) -> set[Any]:
+    def wait_first(self, futures: Iterable[Any], timeout: float) -> set[Any]:
         from distributed import wait
 
-        done, _ = wait(list(futures), return_when="FIRST_COMPLETED")
+        try:
+            done, _ = wait(list(futures), timeout=timeout, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            return set()
         return set(done)
 
     def result(self, future: Any) -> ChunkResult:

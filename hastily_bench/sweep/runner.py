@@ -16,6 +16,7 @@ import json
 import math
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -49,7 +50,11 @@ ProgressFn = Callable[[int, int], None]
 
 
 class SweepInterrupted(Exception):
-    """Raised in the parent by SIGTERM (SIGINT raises KeyboardInterrupt)."""
+    """Raised in the parent by a second SIGINT/SIGTERM: stop waiting for running chunks."""
+
+
+#: Seconds between checks for a signal while waiting for chunks.
+WAIT_S = 0.2
 
 
 def summary_path(output: Path) -> Path:
@@ -327,17 +332,24 @@ def run_sweep(
         }
 
     write_atomic(summary, json.dumps(summary_doc("running"), indent=2) + "\n")
-    status = "complete"
-    old_term = signal.getsignal(signal.SIGTERM)
+    # The first SIGINT/SIGTERM only sets a flag, checked between chunks, so a signal can
+    # never land between writing a chunk and counting it; a second one aborts the wait.
+    signals = [0]
 
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        raise SweepInterrupted()
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        signals[0] += 1
+        if signals[0] > 1:
+            raise SweepInterrupted()
 
-    signal.signal(signal.SIGTERM, on_term)
+    handled = (signal.SIGINT, signal.SIGTERM)
+    old = {}
+    if threading.current_thread() is threading.main_thread():
+        old = {s: signal.getsignal(s) for s in handled}
+        for s in handled:
+            signal.signal(s, on_signal)
     fd = os.open(output, os.O_WRONLY | os.O_APPEND)
     ready: dict[int, Any] = {}
     inflight: dict[Any, int] = {}
-    chunks = _chunks(state.done, spec.total, size)
     window = 2 * ex.workers + 2
 
     def commit() -> None:
@@ -352,34 +364,33 @@ def run_sweep(
             if progress is not None:
                 progress(state.done, spec.total)
 
+    def collect() -> None:
+        for fut in ex.wait_first(inflight, WAIT_S):
+            ready[inflight.pop(fut)] = ex.result(fut)
+        commit()
+
     try:
+        if progress is not None:
+            progress(state.done, spec.total)
         try:
-            if progress is not None:
-                progress(state.done, spec.total)
-            for start, stop in chunks:
-                while len(inflight) >= window:
-                    for fut in ex.wait_first(inflight):
-                        ready[inflight.pop(fut)] = ex.result(fut)
-                    commit()
+            for start, stop in _chunks(state.done, spec.total, size):
+                while len(inflight) >= window and not signals[0]:
+                    collect()
+                if signals[0]:
+                    break
                 inflight[ex.submit(start, stop)] = start
+            # finish what is running (chunks are short); a second signal gives up waiting
             while inflight:
-                for fut in ex.wait_first(inflight):
-                    ready[inflight.pop(fut)] = ex.result(fut)
-                commit()
+                collect()
         except (KeyboardInterrupt, SweepInterrupted):
-            status = "interrupted"
-            try:  # finish what is running (chunks are short); a second signal gives up
-                while inflight:
-                    for fut in ex.wait_first(inflight):
-                        ready[inflight.pop(fut)] = ex.result(fut)
-                    commit()
-            except (KeyboardInterrupt, SweepInterrupted):
-                pass
+            signals[0] = max(signals[0], 1)
     finally:
         os.close(fd)
-        signal.signal(signal.SIGTERM, old_term)
-        with contextlib.suppress(KeyboardInterrupt, SweepInterrupted):  # a third signal
+        for s, h in old.items():
+            signal.signal(s, h)
+        with contextlib.suppress(KeyboardInterrupt, SweepInterrupted):  # yet another signal
             ex.close(cancel=True)
+        status = "interrupted" if signals[0] or state.done < spec.total else "complete"
         doc = summary_doc(status)
         write_atomic(summary, json.dumps(doc, indent=2) + "\n")
     elapsed = time.perf_counter() - started
