@@ -31,6 +31,22 @@ from hastily_bench.sweep import (
 from hastily_bench.sweep.engine import _encode, encode_row
 
 
+def _swept_names() -> tuple[str, str, str]:
+    """The VFU width, clock and ADC resolution parameters of the built-in CIM model, looked up
+    (the model's parameter names change between model versions)."""
+    from hastily_bench.host import PluginHost
+
+    params = PluginHost(autoload=False).accelerator("hastily").spec.params
+
+    def pick(*names: str) -> str:
+        return next(n for n in names if n in params)
+
+    return pick("vfu_lanes"), pick("clock_hz", "chip_clock_hz"), pick("adc_bits")
+
+
+LANES, CLOCK, ADC = _swept_names()
+
+
 def _int_float_params(host) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     """An integer and a float parameter of the hastily model, looked up, not assumed."""
     params = host.accelerator("hastily").spec.params
@@ -205,7 +221,7 @@ def test_row_encoder_matches_json(host) -> None:  # type: ignore[no-untyped-def]
 def test_summary_front_and_constraints(tmp_path: Path, host) -> None:  # type: ignore[no-untyped-def]
     _, fp = _int_float_params(host)
     spec, ev = prepare(host, workloads=["bert-tiny"], accelerators=["hastily"], seq_lens=[128, 256],
-                       grid=["hastily.clock_hz=0.5e9:2e9:4", "hastily.vfu_lanes=8:32:x2"],
+                       grid=[f"hastily.{CLOCK}=0.5e9:2e9:4", f"hastily.{LANES}=8:32:x2"],
                        constraints=["latency_s <= 1"], objectives=["max:tops", "min:energy_j"])
     out = run_sweep(spec, ev, output=tmp_path / "s.jsonl", jobs=1, chunk_size=5)
     rows = list(read_rows(tmp_path / "s.jsonl"))
@@ -221,13 +237,13 @@ def test_summary_front_and_constraints(tmp_path: Path, host) -> None:  # type: i
     assert [p.index for p in out.front] == [p["index"] for p in doc["front"]]
     # a constraint nothing meets: an empty front, every row still written
     spec2, ev2 = prepare(host, workloads=["bert-tiny"], accelerators=["hastily"],
-                         grid=["hastily.vfu_lanes=8,16"], constraints=["latency_s < 0"])
+                         grid=[f"hastily.{LANES}=8,16"], constraints=["latency_s < 0"])
     out2 = run_sweep(spec2, ev2, output=tmp_path / "t.jsonl", jobs=1)
     assert out2.feasible == 0 and out2.front == [] and out2.done == 2
 
 
 def test_existing_output_needs_resume_or_overwrite(tmp_path: Path, host) -> None:  # type: ignore[no-untyped-def]
-    spec, ev = prepare(host, workloads=["bert-tiny"], accelerators=["hastily"], grid=["hastily.vfu_lanes=8,16"])
+    spec, ev = prepare(host, workloads=["bert-tiny"], accelerators=["hastily"], grid=[f"hastily.{LANES}=8,16"])
     run_sweep(spec, ev, output=tmp_path / "s.jsonl", jobs=1)
     before = (tmp_path / "s.jsonl").read_bytes()
     with pytest.raises(UsageError, match="--resume"):
@@ -235,7 +251,7 @@ def test_existing_output_needs_resume_or_overwrite(tmp_path: Path, host) -> None
     # resuming a complete sweep does nothing; a different sweep is refused
     again = run_sweep(spec, ev, output=tmp_path / "s.jsonl", jobs=1, resume=True)
     assert again.skipped == 2 and (tmp_path / "s.jsonl").read_bytes() == before
-    other, ev2 = prepare(host, workloads=["bert-tiny"], accelerators=["hastily"], grid=["hastily.vfu_lanes=8,32"])
+    other, ev2 = prepare(host, workloads=["bert-tiny"], accelerators=["hastily"], grid=[f"hastily.{LANES}=8,32"])
     with pytest.raises(UsageError, match="different sweep"):
         run_sweep(other, ev2, output=tmp_path / "s.jsonl", jobs=1, resume=True)
 
@@ -243,7 +259,7 @@ def test_existing_output_needs_resume_or_overwrite(tmp_path: Path, host) -> None
 def test_resume_after_a_torn_write(tmp_path: Path, host) -> None:  # type: ignore[no-untyped-def]
     """A sweep killed mid-write: the torn line is dropped, the front rebuilt from the rows."""
     spec, ev = prepare(host, workloads=["bert-tiny"], accelerators=["hastily"], seq_lens=[128, 256],
-                       grid=["hastily.vfu_lanes=8:64:x2", "hastily.clock_hz=1e9:2e9:3"])
+                       grid=[f"hastily.{LANES}=8:64:x2", f"hastily.{CLOCK}=1e9:2e9:3"])
     full = run_sweep(spec, ev, output=tmp_path / "full.jsonl", jobs=1)
     data = (tmp_path / "full.jsonl").read_bytes()
     lines = data.splitlines(keepends=True)

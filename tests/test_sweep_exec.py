@@ -15,7 +15,22 @@ import pytest
 from hastily_bench.sweep import prepare, read_rows, run_sweep
 from hastily_bench.sweep.engine import Evaluator, _encode
 
-GRID = ["hastily.vfu_lanes=8:64:x2", "hastily.clock_hz=0.5e9:2e9:4"]
+
+def _swept_names() -> tuple[str, str, str]:
+    """The VFU width, clock and ADC resolution parameters of the built-in CIM model, looked up
+    (the model's parameter names change between model versions)."""
+    from hastily_bench.host import PluginHost
+
+    params = PluginHost(autoload=False).accelerator("hastily").spec.params
+
+    def pick(*names: str) -> str:
+        return next(n for n in names if n in params)
+
+    return pick("vfu_lanes"), pick("clock_hz", "chip_clock_hz"), pick("adc_bits")
+
+
+LANES, CLOCK, ADC = _swept_names()
+GRID = [f"hastily.{LANES}=8:64:x2", f"hastily.{CLOCK}=0.5e9:2e9:4"]
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +65,7 @@ def _cli(*args: str, **kw) -> subprocess.Popen[bytes]:  # type: ignore[no-untype
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
 
-SWEEP_GRID = ("hastily.vfu_lanes=8:128:x2", "hastily.clock_hz=0.5e9:2e9:100", "hastily.adc_bits=4:8:+1")
+SWEEP_GRID = (f"hastily.{LANES}=8:128:x2", f"hastily.{CLOCK}=0.5e9:2e9:100", f"hastily.{ADC}=4:8:+1")
 SWEEP_ARGS = ("sweep", "bert-tiny", "-a", "hastily", "-l", "128", "-l", "256",
               *(x for g in SWEEP_GRID for x in ("-g", g)), "--chunk-size", "40", "-j", "2", "--top", "0")
 
@@ -93,11 +108,11 @@ def test_interrupted_sweep_leaves_valid_rows_and_resumes(sig: int, tmp_path: Pat
 def test_cli_sweep_table_plot_and_errors(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("matplotlib")
     out = tmp_path / "s.jsonl"
-    r = cli("sweep", "bert-tiny", "-a", "hastily", "-l", "128", "-l", "256", "-g", "hastily.vfu_lanes=8:64:x2",
-            "-g", "hastily.clock_hz=0.5e9:2e9:3", "-c", "area_mm2 <= 1e6", "-o", str(out), "-j", "1",
+    r = cli("sweep", "bert-tiny", "-a", "hastily", "-l", "128", "-l", "256", "-g", f"hastily.{LANES}=8:64:x2",
+            "-g", f"hastily.{CLOCK}=0.5e9:2e9:3", "-c", "area_mm2 <= 1e6", "-o", str(out), "-j", "1",
             "--plot", str(tmp_path / "fig"))
     assert r.code == 0, r
-    assert "Pareto front · bert-tiny · l=128" in r.out and "vfu_lanes" in r.out and "24 of 24 points" in r.out
+    assert "Pareto front · bert-tiny · l=128" in r.out and LANES in r.out and "24 of 24 points" in r.out
     assert (tmp_path / "fig" / "pareto.png").stat().st_size > 0
     r = cli("plot", str(tmp_path / "s.summary.json"), "-o", str(tmp_path / "fig2"))
     assert r.code == 0, r
@@ -105,15 +120,15 @@ def test_cli_sweep_table_plot_and_errors(cli, tmp_path: Path) -> None:  # type: 
     rows = list(read_rows(out))
     assert len(rows) == 24
     # one line on stderr, exit 2, nothing written
-    for args in (("-g", "hastily.vfu_lanes=8:64:x1"), ("-g", "hastily.nope=1,2"), ("-c", "area <> 3"),
+    for args in (("-g", f"hastily.{LANES}=8:64:x1"), ("-g", "hastily.nope=1,2"), ("-c", "area <> 3"),
                  ("--objective", "max:bogus"), ("--executor", "ray"), ("--scheduler", "tcp://x:1")):
         bad = tmp_path / "bad.jsonl"
         r = cli("sweep", "bert-tiny", "-a", "hastily", *args, "-o", str(bad))
         assert r.code == 2, (args, r)
         assert len(r.err.strip().splitlines()) == 1 and not bad.exists(), (args, r)
-    r = cli("sweep", "bert-tiny", "-a", "hastily", "-g", "hastily.vfu_lanes=8,16", "-o", str(out))
+    r = cli("sweep", "bert-tiny", "-a", "hastily", "-g", f"hastily.{LANES}=8,16", "-o", str(out))
     assert r.code == 2 and "--resume" in r.err
-    r = cli("sweep", "bert-tiny", "-a", "hastily", "-g", "hastily.vfu_lanes=8,16", "-o", str(out), "--resume")
+    r = cli("sweep", "bert-tiny", "-a", "hastily", "-g", f"hastily.{LANES}=8,16", "-o", str(out), "--resume")
     assert r.code == 2 and "different sweep" in r.err
 
 
@@ -122,9 +137,9 @@ def test_cli_sweep_file(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped
     f.write_text('schema_version = 1\nworkloads = ["bert-tiny"]\naccelerators = ["hastily"]\n'
                  'seq_lens = [128]\nconstraints = ["latency_s <= 1"]\n'
                  'objectives = ["max:tops_per_w", "min:latency_s"]\n'
-                 '[grid]\n"hastily.vfu_lanes" = "8:32:x2"\n')
+                 f'[grid]\n"hastily.{LANES}" = "8:32:x2"\n')
     r = cli("sweep", str(f), "-o", str(tmp_path / "s.jsonl"), "-j", "1", "-f", "json")
     assert r.code == 0, r
     doc = json.loads(r.out)
     assert doc["done"] == 3 and doc["objectives"] == ["max:tops_per_w", "min:latency_s"]
-    assert doc["front"] and all(set(p["design"]) == {"hastily.vfu_lanes"} for p in doc["front"])
+    assert doc["front"] and all(set(p["design"]) == {f"hastily.{LANES}"} for p in doc["front"])
