@@ -351,7 +351,11 @@ class RunDocument:
 
 
 def load_document(path: Path | str) -> RunDocument:
-    """Read a results JSON file, with one-line errors for every failure."""
+    """Read a results JSON file (or a sweep's ``.jsonl``), with one-line errors for every failure."""
+    if str(path).endswith(".jsonl"):
+        from .sweep.runner import load_sweep_document
+
+        return load_sweep_document(path)
     return RunDocument.from_dict(load_json(path), origin=str(path))
 
 

@@ -143,3 +143,16 @@ def test_cli_sweep_file(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped
     doc = json.loads(r.out)
     assert doc["done"] == 3 and doc["objectives"] == ["max:tops_per_w", "min:latency_s"]
     assert doc["front"] and all(set(p["design"]) == {f"hastily.{LANES}"} for p in doc["front"])
+
+
+def test_compare_reads_sweeps_design_by_design(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    args = ("sweep", "bert-tiny", "-a", "hastily", "-a", "a40-tensorrt", "-l", "128",
+            "-g", f"hastily.{LANES}=8,16", "-j", "1", "--top", "0")
+    assert cli(*args, "-o", str(tmp_path / "a.jsonl")).code == 0
+    assert cli(*args, "-o", str(tmp_path / "b.jsonl")).code == 0
+    r = cli("compare", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"), "-f", "json")
+    assert r.code == 0, r
+    points = json.loads(r.out)["points"]
+    assert len(points) == 3 and {p["accelerator"] for p in points} == {
+        f"hastily({LANES}=8)", f"hastily({LANES}=16)", "a40-tensorrt"}
+    assert all(p["verdict"] == "unchanged" for p in points)

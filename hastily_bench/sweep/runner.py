@@ -18,7 +18,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -29,7 +29,7 @@ from ..errors import UsageError
 from ..graph import check_point
 from ..host import PluginHost
 from ..params import load_json
-from ..results import check_output_path, write_atomic
+from ..results import Result, RunDocument, check_output_path, write_atomic
 from ..workload import Workload
 from .engine import Evaluator
 from .executors import make_executor
@@ -443,3 +443,30 @@ def read_rows(path: Path | str) -> Iterator[dict[str, Any]]:
                 yield json.loads(line)
             except json.JSONDecodeError as exc:
                 raise UsageError(f"{p}: line {n}: malformed JSON ({exc.msg})") from None
+
+
+def design_label(row: Mapping[str, Any], axes: Sequence[Mapping[str, Any]]) -> str:
+    """``hastily(vfu_lanes=16,clock_hz=1e9)``: the accelerator and its swept values (no
+    square brackets: rich would read them as markup)."""
+    params = row.get("params", {})
+    parts = [f"{ax['param']}={params.get(ax['param'])!r}".replace("'", "")
+             for ax in axes if ax.get("accelerator") == row.get("accelerator")]
+    return f"{row['accelerator']}({','.join(parts)})" if parts else str(row["accelerator"])
+
+
+def load_sweep_document(path: Path | str) -> RunDocument:
+    """A sweep's rows as a results document, for ``compare`` and the ``run`` figures.
+
+    Each design becomes its own accelerator name (``hastily(vfu_lanes=16)``), so two
+    sweeps of the same grid compare design by design. Reads every row into memory.
+    """
+    p = Path(path)
+    summary = load_summary(p)
+    axes = summary.get("spec", {}).get("grid", [])
+    results = []
+    for n, row in enumerate(read_rows(p), 1):
+        try:
+            results.append(Result.from_dict({**row, "accelerator": design_label(row, axes)}))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"{p}: line {n}: malformed result ({exc})") from None
+    return RunDocument(results=tuple(results), metadata=dict(summary.get("metadata", {})))
