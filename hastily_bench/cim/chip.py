@@ -17,12 +17,14 @@ from typing import ClassVar
 from ..errors import UsageError
 from ..params import ParamSet
 from .components import (
+    CLOCK_KEY,
     ADC,
     DAC,
     TECH_KEYS,
     VFU,
     CellArray,
     Component,
+    OffChipMemory,
     RegisterFile,
     Router,
     SampleHold,
@@ -184,11 +186,12 @@ class Tile:
 
 @dataclass(frozen=True)
 class Chip:
-    """``tiles`` identical tiles; built from a parameter set by :meth:`from_params`.
+    """``tiles`` identical tiles and an off-chip memory; built by :meth:`from_params`.
 
     Parameters read (besides each component's): ``chip_tiles``,
     ``chip_cores_per_tile``, ``chip_macros_per_core``, ``chip_arrays_per_macro``,
-    ``chip_clock_hz``, ``chip_area_overhead`` and ``tech_*``.
+    ``clock_hz`` (ungrouped: every clocked component reads it), ``chip_area_overhead`` and
+    ``tech_*``.
     """
 
     tile: Tile
@@ -196,14 +199,16 @@ class Chip:
     clock_hz: float
     area_overhead: float
     tech: Tech
+    offchip: OffChipMemory
 
     PREFIX: ClassVar[str] = "chip"
     FIELDS: ClassVar[tuple[str, ...]] = (
-        "tiles", "cores_per_tile", "macros_per_core", "arrays_per_macro", "clock_hz", "area_overhead",
+        "tiles", "cores_per_tile", "macros_per_core", "arrays_per_macro", "area_overhead",
     )
     #: The component classes a chip is built of.
     COMPONENTS: ClassVar[tuple[type[Component], ...]] = (
         ADC, DAC, CellArray, SampleHold, ShiftAdd, VFU, RegisterFile, SharedMemory, Router,
+        OffChipMemory,
     )
 
     def __post_init__(self) -> None:
@@ -215,7 +220,7 @@ class Chip:
     @classmethod
     def param_keys(cls) -> frozenset[str]:
         """Every flat parameter name a chip (and its components) reads."""
-        keys = {f"{cls.PREFIX}_{k}" for k in cls.FIELDS} | set(TECH_KEYS)
+        keys = {f"{cls.PREFIX}_{k}" for k in cls.FIELDS} | set(TECH_KEYS) | {CLOCK_KEY}
         for c in cls.COMPONENTS:
             keys |= c.param_keys()
         return frozenset(keys)
@@ -229,8 +234,9 @@ class Chip:
                     macros=p.i("chip_macros_per_core"))
         tile = Tile(core=core, cores=p.i("chip_cores_per_tile"),
                     shared_memory=SharedMemory.from_params(p), router=Router.from_params(p))
-        return cls(tile=tile, tiles=p.i("chip_tiles"), clock_hz=p.f("chip_clock_hz"),
-                   area_overhead=p.f("chip_area_overhead"), tech=tech_from_params(p))
+        return cls(tile=tile, tiles=p.i("chip_tiles"), clock_hz=p.f(CLOCK_KEY),
+                   area_overhead=p.f("chip_area_overhead"), tech=tech_from_params(p),
+                   offchip=OffChipMemory.from_params(p))
 
     def with_tiles(self, tiles: int) -> Chip:
         """The same chip with ``tiles`` tiles (a scaled chip)."""
