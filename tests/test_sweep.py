@@ -48,11 +48,10 @@ LANES, CLOCK, ADC = _swept_names()
 
 
 def _int_float_params(host) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    """An integer and a float parameter of the hastily model, looked up, not assumed."""
+    """An integer and a float parameter of the hastily model (the VFU width and the clock)."""
     params = host.accelerator("hastily").spec.params
-    ints = [p.name for p in params.values() if type(p.value) is int and (p.minimum or 0) <= 2]
-    floats = [p.name for p in params.values() if type(p.value) is float and p.value > 0]
-    return ints[0], floats[0]
+    assert type(params[LANES].value) is int and type(params[CLOCK].value) is float
+    return LANES, CLOCK
 
 
 # -- grids ------------------------------------------------------------------------------------
@@ -83,7 +82,7 @@ def test_points_are_numbered_workload_length_batch_accelerator_then_axes(host) -
     ip, fp = _int_float_params(host)
     spec, _ = prepare(host, workloads=["bert-tiny", "bert-mini"], accelerators=["hastily", "a40-tensorrt"],
                       seq_lens=[128, 256], batches=[1, 2],
-                      grid=[f"hastily.{ip}=1,2,3", f"hastily.{fp}=1:2:2"])
+                      grid=[f"hastily.{ip}=1,2,3", f"hastily.{fp}=1e9:2e9:2"])
     assert spec.group_size == 6 + 1 and spec.total == 2 * 2 * 2 * 7
     decoded = [spec.decode(i) for i in range(spec.total)]
     assert decoded == list(spec.iter_range(0, spec.total))
@@ -122,10 +121,10 @@ objectives = ["max:tops", "min:area_mm2"]
 [grid]
 "hastily.{ip}" = [1, 2]
 [grid.hastily]
-{fp} = "1:4:x2"
+{fp} = "0.5e9:2e9:x2"
 """)
     sf = load_sweep_file(f)
-    assert sf.grid == [f"hastily.{ip}=1,2", f"hastily.{fp}=1:4:x2"]
+    assert sf.grid == [f"hastily.{ip}=1,2", f"hastily.{fp}=0.5e9:2e9:x2"]
     spec, _ = prepare(host, workloads=sf.workloads, accelerators=sf.accelerators, seq_lens=sf.seq_lens,
                       grid=sf.grid, constraints=sf.constraints, objectives=sf.objectives)
     assert spec.total == 2 * 2 * 3
@@ -188,8 +187,8 @@ def test_merging_chunk_fronts_equals_one_front(vs: list[list[float]], cuts: list
 def test_sweep_rows_equal_run_rows_and_validate(tmp_path: Path, host) -> None:  # type: ignore[no-untyped-def]
     ip, fp = _int_float_params(host)
     spec, ev = prepare(host, workloads=["bert-tiny"], accelerators=["hastily", "a40-tensorrt"],
-                       seq_lens=[128, 512], sets=["hastily.scale_to_fit=true"],
-                       grid=[f"hastily.{ip}=1,2", f"hastily.{fp}=1:4:x2"])
+                       seq_lens=[128, 512], sets=["hastily.lut_exp=true"],
+                       grid=[f"hastily.{ip}=1,2", f"hastily.{fp}=0.5e9:2e9:x2"])
     out = run_sweep(spec, ev, output=tmp_path / "s.jsonl", jobs=1)
     assert out.status == "complete" and out.done == spec.total == 2 * (6 + 1)
     rows = list(read_rows(tmp_path / "s.jsonl"))
@@ -201,7 +200,7 @@ def test_sweep_rows_equal_run_rows_and_validate(tmp_path: Path, host) -> None:  
         row = rows[i]
         sets = []
         if row["accelerator"] == "hastily":
-            sets = ["hastily.scale_to_fit=true", f"hastily.{ip}={row['params'][ip]}", f"hastily.{fp}={row['params'][fp]!r}"]
+            sets = ["hastily.lut_exp=true", f"hastily.{ip}={row['params'][ip]}", f"hastily.{fp}={row['params'][fp]!r}"]
         doc = api.run(api.RunRequest(workloads=["bert-tiny"], accelerators=[row["accelerator"]],
                                      seq_lens=[row["seq_len"]], overrides=sets, numerics="off"), host=host)
         assert json.dumps(doc.results[0].to_dict()) == json.dumps(row)
@@ -212,7 +211,7 @@ def test_sweep_rows_equal_run_rows_and_validate(tmp_path: Path, host) -> None:  
 def test_row_encoder_matches_json(host) -> None:  # type: ignore[no-untyped-def]
     ip, fp = _int_float_params(host)
     spec, ev = prepare(host, workloads=["bert-tiny"], accelerators=["hastily", "a40-tensorrt"],
-                       grid=[f"hastily.{fp}=1:4:3"])
+                       grid=[f"hastily.{fp}=0.5e9:2e9:3"])
     for i in range(spec.total):
         result, params = ev._evaluate(*spec.decode(i))
         assert encode_row(result.to_dict(), params) == _encode(result.to_dict())
