@@ -125,7 +125,7 @@ class Param:
 class ParamSet(Mapping[str, Param]):
     """An ordered, immutable set of :class:`Param`, looked up by name."""
 
-    __slots__ = ("_params", "_json")
+    __slots__ = ("_params", "_json", "_hash")
 
     def __init__(self, params: Mapping[str, Param] | list[Param] | tuple[Param, ...]) -> None:
         if isinstance(params, Mapping):
@@ -138,6 +138,7 @@ class ParamSet(Mapping[str, Param]):
                 items[p.name] = p
         self._params: dict[str, Param] = items
         self._json: dict[str, str] | None = None  # name -> compact JSON of the value, filled lazily
+        self._hash: int | None = None
 
     def __getitem__(self, name: str) -> Param:
         try:
@@ -162,8 +163,18 @@ class ParamSet(Mapping[str, Param]):
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ParamSet) and self._params == other._params
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # never pickle the cached hash: string hashes differ between processes
+        return (_rebuild_param_set, (self._params, self._json))
+
     def __hash__(self) -> int:
-        return hash(tuple(self._params.items()))
+        # names and values only (equal sets have equal values, so this agrees with __eq__),
+        # cached: models memoise on the parameter set, and hashing every Param's notes and
+        # descriptions per call cost more than some models' arithmetic
+        h = self._hash
+        if h is None:
+            h = self._hash = hash(tuple([(k, p.value) for k, p in self._params.items()]))
+        return h
 
     # typed accessors keep model code short and fail loudly on a type mix-up; they are on
     # every model's hot path, so they read the dict directly and test exact types
@@ -252,6 +263,7 @@ class ParamSet(Mapping[str, Param]):
         out = ParamSet.__new__(ParamSet)
         out._params = items
         out._json = None
+        out._hash = None
         return out
 
     def replacing(self, params: Sequence[Param]) -> ParamSet:
@@ -271,6 +283,7 @@ class ParamSet(Mapping[str, Param]):
         out = ParamSet.__new__(ParamSet)
         out._params = items
         out._json = frags
+        out._hash = None
         return out
 
     def values_json(self) -> dict[str, str]:
@@ -298,6 +311,14 @@ class ParamSet(Mapping[str, Param]):
         body = ",".join([frags[k] for k in sorted(frags)])
         blob = f"[{{{body}}},{json.dumps(extra)}]"
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _rebuild_param_set(params: dict[str, Param], frags: dict[str, str] | None) -> ParamSet:
+    out = ParamSet.__new__(ParamSet)
+    out._params = params
+    out._json = frags
+    out._hash = None
+    return out
 
 
 @functools.lru_cache(maxsize=4096)

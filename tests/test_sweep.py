@@ -273,3 +273,14 @@ def test_resume_after_a_torn_write(tmp_path: Path, host) -> None:  # type: ignor
     part.write_bytes(b"".join(lines[:8]) + lines[9])
     with pytest.raises(UsageError, match="last row"):
         run_sweep(spec, ev, output=part, jobs=1, resume=True)
+
+
+def test_param_sets_travel_to_workers_without_their_cached_hash(host) -> None:  # type: ignore[no-untyped-def]
+    """String hashes differ between processes: a pickled hash would break equal => same hash."""
+    import pickle
+
+    p = host.accelerator("hastily").spec.params.override(LANES, 32)
+    h = hash(p)
+    q = pickle.loads(pickle.dumps(p))
+    assert q == p and q._hash is None and hash(q) == h and q.values_json() == p.values_json()
+    assert hash(p.override(LANES, 64)) != h and p.override(LANES, 32) == p
