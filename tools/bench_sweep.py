@@ -6,7 +6,8 @@ Times, side by side in one process (best of R, microseconds per point), over the
 first N points of a sweep of the built-in CIM model's VFU width, clock and ADC
 resolution at four sequence lengths:
 
-* model: ``spec.estimate(graph, params)`` alone, parameters already built;
+* model: the plugin's own work, ``spec.check_params(params)`` (when it has one) and
+  ``spec.estimate(graph, params)``, parameters already built;
 * estimate_point: the public API's point (checks, params_hash, result);
 * row: ``Result.to_dict`` plus the JSON Lines row;
 * chunk: the whole worker path (``Evaluator.run_chunk``: all of the above, the
@@ -54,6 +55,8 @@ def main() -> None:
 
     def model() -> None:
         for reg, p, g in built:
+            if reg.spec.check_params is not None:
+                reg.spec.check_params(p)
             reg.spec.estimate(g, p)
 
     def point() -> None:
