@@ -527,7 +527,8 @@ def load_calibration(path: Path | str | None = None) -> tuple[list[str], list[Fi
         if not isinstance(accs, list) or not accs or not all(isinstance(a, str) for a in accs):
             raise UsageError(f"{where}: accelerators must be a non-empty list of names")
         lo, hi = f.get("low"), f.get("high")
-        if not (_is_number(lo) and _is_number(hi) and 0 < lo < hi):
+        if not (isinstance(lo, (int, float)) and isinstance(hi, (int, float))
+                and _is_number(lo) and _is_number(hi) and 0 < lo < hi):
             raise UsageError(f"{where}: needs 0 < low < high")
         fits.append(FitParam(f["param"], tuple(accs), float(lo), float(hi)))
     if not fits:
@@ -597,18 +598,18 @@ def calibrate(*, host: PluginHost | None = None, claims_path: Path | str | None 
             else:
                 lo, hi = math.log(f.low), math.log(f.high)
                 g = (math.sqrt(5) - 1) / 2
-                a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-                fa = judge({**values, f.param: math.exp(a)})[0]
-                fb = judge({**values, f.param: math.exp(b)})[0]
+                xa, xb = hi - g * (hi - lo), lo + g * (hi - lo)
+                fa = judge({**values, f.param: math.exp(xa)})[0]
+                fb = judge({**values, f.param: math.exp(xb)})[0]
                 for _i in range(40):
                     if fa < fb:
-                        hi, b, fb = b, a, fa
-                        a = hi - g * (hi - lo)
-                        fa = judge({**values, f.param: math.exp(a)})[0]
+                        hi, xb, fb = xb, xa, fa
+                        xa = hi - g * (hi - lo)
+                        fa = judge({**values, f.param: math.exp(xa)})[0]
                     else:
-                        lo, a, fa = a, b, fb
-                        b = lo + g * (hi - lo)
-                        fb = judge({**values, f.param: math.exp(b)})[0]
+                        lo, xa, fa = xa, xb, fb
+                        xb = lo + g * (hi - lo)
+                        fb = judge({**values, f.param: math.exp(xb)})[0]
                 x = float(f"{math.exp((lo + hi) / 2):.4g}")
                 o = judge({**values, f.param: x})[0]
                 if o < best:

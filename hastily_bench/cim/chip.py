@@ -12,13 +12,14 @@ what no component models: control, wiring, I/O).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import ClassVar
 
 from ..errors import UsageError
 from ..params import ParamSet
 from .components import (
-    CLOCK_KEY,
     ADC,
+    CLOCK_KEY,
     DAC,
     TECH_KEYS,
     VFU,
@@ -121,11 +122,11 @@ class Macro:
             "shift_add": self.arrays * self.shift_add.area_mm2,
         }
 
-    @property
+    @cached_property
     def area_mm2(self) -> float:
         return sum(self.area_breakdown().values())
 
-    @property
+    @cached_property
     def leakage_w(self) -> float:
         a = self.array
         return self.arrays * (a.leakage_w + a.adcs * self.adc.leakage_w + a.rows * self.dac.leakage_w
@@ -151,11 +152,11 @@ class Core:
         out["regfile"] = self.regfile.area_mm2
         return out
 
-    @property
+    @cached_property
     def area_mm2(self) -> float:
         return sum(self.area_breakdown().values())
 
-    @property
+    @cached_property
     def leakage_w(self) -> float:
         return self.macros * self.macro.leakage_w + self.vfu.leakage_w + self.regfile.leakage_w
 
@@ -175,11 +176,11 @@ class Tile:
         out["router"] = self.router.area_mm2
         return out
 
-    @property
+    @cached_property
     def area_mm2(self) -> float:
         return sum(self.area_breakdown().values())
 
-    @property
+    @cached_property
     def leakage_w(self) -> float:
         return self.cores * self.core.leakage_w + self.shared_memory.leakage_w + self.router.leakage_w
 
@@ -287,10 +288,10 @@ class Chip:
         out["overhead"] = self.area_overhead * sum(out.values())
         return out
 
-    @property
+    @cached_property
     def area_mm2(self) -> float:
         return sum(self.area_breakdown().values())
 
-    @property
+    @cached_property
     def leakage_w(self) -> float:
         return self.tiles * self.tile.leakage_w

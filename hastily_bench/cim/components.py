@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from typing import ClassVar
 
 from ..errors import UsageError
@@ -80,6 +81,7 @@ def sndr_db(bits: float) -> float:
     return bits * 20 * math.log10(2) + 10 * math.log10(1.5)
 
 
+@lru_cache(maxsize=4096)
 def survey_adc_energy_j(bits: float, rate_hz: float) -> float:
     """Best-case energy per conversion of the survey model (Andrulis et al.).
 
@@ -92,6 +94,7 @@ def survey_adc_energy_j(bits: float, rate_hz: float) -> float:
     return 1.0 / (2.0 * 10 ** ((foms - sndr_db(bits)) / 10))
 
 
+@lru_cache(maxsize=4096)
 def survey_adc_area_mm2(bits: float, rate_hz: float, node_nm: float) -> float:
     """Area of the survey model's regression (energy enters in pJ, as in the survey data)."""
     c = SURVEY_AREA_COEFFS
@@ -173,7 +176,7 @@ class ADC(Component):
             node_nm=p.f("tech_node_nm"), energy_scale=p.f(f"{prefix}_energy_scale"),
         )
 
-    @property
+    @cached_property
     def rate_hz(self) -> float:
         """Conversions per second at the configured resolution."""
         if self.rate_law == "sar":
@@ -185,7 +188,7 @@ class ADC(Component):
         """Seconds per conversion (``1 / rate_hz``)."""
         return 1.0 / self.rate_hz
 
-    @property
+    @cached_property
     def energy_j(self) -> float:
         """Energy per conversion: ``energy_scale x ref_energy_j x E_survey(bits, rate) / E_survey(ref)``.
 
@@ -195,19 +198,19 @@ class ADC(Component):
         return self.energy_scale * self.ref_energy_j * (survey_adc_energy_j(self.bits, self.rate_hz)
                                     / survey_adc_energy_j(self.ref_bits, self.ref_sample_rate_hz))
 
-    @property
+    @cached_property
     def area_mm2(self) -> float:
         """Area: ``ref_area_mm2 x A_survey(bits, rate, node) / A_survey(ref)``."""
         return self.ref_area_mm2 * (
             survey_adc_area_mm2(self.bits, self.rate_hz, self.node_nm)
             / survey_adc_area_mm2(self.ref_bits, self.ref_sample_rate_hz, self.ref_node_nm))
 
-    @property
+    @cached_property
     def power_w(self) -> float:
         """Dynamic power while converting back to back."""
         return self.energy_j * self.rate_hz
 
-    @property
+    @cached_property
     def leakage_w(self) -> float:
         """Leakage, a fixed share of dynamic power (hwcomponents-adc's assumption) scaled from the anchor."""
         return self.ref_leakage_w * self.power_w / (self.ref_energy_j * self.ref_sample_rate_hz) \
