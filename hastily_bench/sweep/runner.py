@@ -25,7 +25,7 @@ from types import FrameType
 from typing import Any
 
 from .. import api
-from ..errors import UsageError
+from ..errors import HastilyError, UsageError
 from ..graph import check_point
 from ..host import PluginHost
 from ..params import load_json
@@ -351,6 +351,7 @@ def run_sweep(
     ready: dict[int, Any] = {}
     inflight: dict[Any, int] = {}
     window = 2 * ex.workers + 2
+    failure = ""
 
     def commit() -> None:
         while state.done in ready:
@@ -384,6 +385,9 @@ def run_sweep(
                 collect()
         except (KeyboardInterrupt, SweepInterrupted):
             signals[0] = max(signals[0], 1)
+        except Exception as exc:  # a worker died (killed, out of memory) or the cluster went away
+            failure = (f"{type(exc).__name__}: {exc}".strip().splitlines()[0].rstrip(".")
+                       if str(exc) else type(exc).__name__)
     finally:
         os.close(fd)
         for s, h in old.items():
@@ -392,7 +396,12 @@ def run_sweep(
             ex.close(cancel=True)
         status = "interrupted" if signals[0] or state.done < spec.total else "complete"
         doc = summary_doc(status)
+        if failure:
+            doc["failure"] = failure
         write_atomic(summary, json.dumps(doc, indent=2) + "\n")
+    if failure:
+        raise HastilyError(f"the sweep stopped: {failure}; {state.done:,} of {spec.total:,} points "
+                           f"are written to {output}, and --resume continues from there")
     elapsed = time.perf_counter() - started
     new = state.done - skipped
     return SweepOutcome(output, summary, spec.total, state.done, skipped, status, dict(state.counts),
