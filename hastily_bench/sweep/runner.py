@@ -117,7 +117,8 @@ def prepare(
     cons = [parse_constraint(c) for c in constraints]
     objs = [parse_objective(o) for o in objectives]
     spec = SweepSpec(tuple(resolved), tuple(accels), tuple(lens), tuple(bs), tuple(sets),
-                     tuple(axes), tuple(str(c) for c in cons), tuple(str(o) for o in objs))
+                     tuple(axes), tuple(str(c) for c in cons), tuple(str(o) for o in objs),
+                     strict_plugins=host.strict)
     if spec.total > MAX_POINTS:
         raise UsageError(f"the sweep has {spec.total:,} points, more than {MAX_POINTS:,}")
     # probe: the first design of every accelerator, to check metric names before any output
@@ -143,7 +144,7 @@ def prepare(
                 continue
             usable.append(str(o))
         spec = SweepSpec(spec.workloads, spec.accelerators, spec.seq_lens, spec.batches, spec.sets,
-                         spec.axes, spec.constraints, tuple(usable))
+                         spec.axes, spec.constraints, tuple(usable), strict_plugins=host.strict)
         ev = Evaluator(spec, host)
     return spec, ev
 
