@@ -142,6 +142,9 @@ def test_constraints_and_objectives_parse() -> None:
     c = parse_constraint("area_mm2<=400")
     assert (c.metric, c.op, c.bound) == ("area_mm2", "<=", 400.0) and c.holds(400) and not c.holds(401)
     assert parse_constraint(" latency_s > 2e-3 ").holds(0.003)
+    for text in ("area_mm2 <= 400", "latency_s < 0.0015", "tops >= 123456789.25", "energy_j != 1e-300"):
+        c = parse_constraint(text)
+        assert parse_constraint(str(c)) == c  # the text workers re-parse is exact
     for bad in ("area_mm2 =< 4", "area_mm2 <= x", "<= 4", "area_mm2 <= inf"):
         with pytest.raises(UsageError):
             parse_constraint(bad)

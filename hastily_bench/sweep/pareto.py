@@ -52,7 +52,9 @@ class Constraint:
     bound: float
 
     def __str__(self) -> str:
-        return f"{self.metric} {self.op} {self.bound:g}"
+        # exact: workers re-parse this text, so no digits may be lost (":g" would round)
+        b = repr(self.bound)
+        return f"{self.metric} {self.op} {b[:-2] if b.endswith('.0') else b}"
 
     def holds(self, value: float) -> bool:
         return _OPS[self.op](value, self.bound)
