@@ -171,6 +171,7 @@ class SweepSpec:
     objectives: tuple[str, ...] = ()
     strict_plugins: bool = False
     _sizes: tuple[int, ...] = field(default=(), compare=False, repr=False)
+    _digest: str = field(default="", compare=False, repr=False)
 
     def __post_init__(self) -> None:
         sizes = []
@@ -207,11 +208,15 @@ class SweepSpec:
         }
 
     def digest(self) -> str:
-        """Identity of the points and their order (what ``--resume`` checks)."""
+        """Identity of the points and their order (what ``--resume`` checks); computed once."""
+        if self._digest:
+            return self._digest
         d = self.to_dict()
         blob = json.dumps({k: d[k] for k in ("workload_definitions", "accelerators", "seq_lens",
                                              "batches", "set", "grid")}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
+        object.__setattr__(self, "_digest", digest)
+        return digest
 
     def decode(self, index: int) -> tuple[int, int, int, int, tuple[int, ...]]:
         """Point ``index`` as (workload, seq_len, batch, accelerator, axis value) indices."""
