@@ -289,3 +289,22 @@ def test_param_sets_travel_to_workers_without_their_cached_hash(host) -> None:  
     assert q == p and q._hash is None and hash(q) == h and q.values_json() == p.values_json()
     again = base.override(LANES, 32)
     assert again == p and hash(again) == h and hash(base.override(LANES, 64)) != h
+
+
+def test_cached_param_json_gives_the_same_hash_and_params_as_json_dumps(host) -> None:  # type: ignore[no-untyped-def]
+    """params_hash must not change with the fast path: compare with the plain definition."""
+    import hashlib
+
+    def reference(p, extra: str) -> str:  # type: ignore[no-untyped-def]
+        blob = json.dumps([p.as_dict(), extra], sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    for reg in host.accelerators():
+        p = reg.spec.params
+        variants = [p, p.replacing([p[next(iter(p))]])]
+        if LANES in p:
+            variants += [p.override(LANES, 64), p.override(LANES, 64).with_values({CLOCK: 2e9})]
+        for v in variants:
+            assert v.digest("x==1.0") == reference(v, "x==1.0")
+            assert v.to_json() == json.dumps(v.as_dict(), separators=(",", ":"))
+            assert list(v.values_json()) == list(v)
