@@ -89,15 +89,16 @@ def _matrix(cli, tmp_path: Path, command: str, args: list[str], *, output_flag: 
 
 def test_listed_formats_are_the_supported_ones() -> None:
     assert _formats("run") == _formats("op") == ["table", "json", "csv", "markdown"]
-    for command in ("workloads", "accelerators", "plugins", "calibrate", "bench"):
+    for command in ("workloads", "accelerators", "plugins", "calibrate", "bench", "sweep"):
         assert _formats(command) == ["table", "json"], command
     for command in ("compare", "reproduce"):
         assert sorted(_formats(command)) == ["json", "markdown", "table"], command
 
 
-@pytest.mark.parametrize("command", ["workloads", "plugins", "accelerators", "calibrate", "reproduce"])
+@pytest.mark.parametrize("command", ["workloads", "plugins", "accelerators", "calibrate", "reproduce",
+                                     "sweep"])
 def test_unlisted_format_is_refused_not_ignored(cli, command: str) -> None:
-    r = cli(command, "--format", "csv")
+    r = cli(command, *(["bert-tiny"] if command == "sweep" else []), "--format", "csv")
     assert r.code == 2 and "'csv' is not one of" in r.err and r.out == ""
 
 
@@ -152,3 +153,16 @@ def test_reproduce_matrix(failing_cli, tmp_path: Path) -> None:
 def test_bench_matrix(cli, tmp_path: Path) -> None:
     args = ["-l", "16", "--heads", "1", "--head-dim", "8", "--repeats", "1", "--warmup", "0"]
     assert _matrix(cli, tmp_path, "bench", args) == {0}
+
+
+def test_sweep_matrix(failing_cli, tmp_path: Path) -> None:
+    args = ["bert-tiny", "-a", FAILING, "-a", "hastily", "-l", "128", "--jobs", "1",
+            "--overwrite"]
+    codes = set()
+    for fmt in _formats("sweep"):
+        r = failing_cli("sweep", *args, "-o", str(tmp_path / f"s-{fmt}.jsonl"), "--format", fmt)
+        assert "Traceback" not in r.err, r
+        codes.add(r.code)
+    assert codes == {3}
+    r = failing_cli("sweep", *args, "-o", "-")
+    assert r.code == 2 and "the rows go to a file" in r.err
