@@ -2,7 +2,8 @@
 
 Test names carry the case number (``test_01_...`` is case 1). Cases that need a real process
 (standard output on /dev/full or closed, a pipe closed early, a file-size limit, thread
-counts, a non-root user) run ``python -m hastily_bench``; the rest run in-process.
+counts, a non-root user) run the installed ``hastily-bench`` script (``HB``, never the source
+tree: CI installs the package and runs pytest from the checkout); the rest run in-process.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ FAST = ("-a", "hastily", "-l", "128", "--numerics", "off")
 BERT = ("schema_version = 1\nname = \"{name}\"\nlayers = {layers}\nhidden = {hidden}\n"
         "heads = {heads}\nffn = {ffn}\n")
 ENV = {**os.environ, DISABLE_AUTOLOAD_ENV: "1", "PYTHONWARNINGS": "ignore"}
+_SCRIPT = Path(sys.executable).with_name("hastily-bench")
+#: The command as installed next to this interpreter. ``python -m`` from the repository root
+#: would import the source tree, which lacks the built kernels and the mapped sub-packages.
+HB = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "hastily_bench"]
 
 
 def one_line_error(r, *needles: str) -> None:  # type: ignore[no-untyped-def]
@@ -43,7 +48,7 @@ def one_line_error(r, *needles: str) -> None:  # type: ignore[no-untyped-def]
 
 def hb(*args: str, env: dict[str, str] | None = None, **kw: object) -> subprocess.CompletedProcess[str]:
     """The real command in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "hastily_bench", *args], env=env or ENV,
+    return subprocess.run([*HB, *args], env=env or ENV,
                           capture_output=kw.pop("capture_output", True), text=True, timeout=120,
                           **kw)  # type: ignore[call-overload]
 
@@ -186,7 +191,7 @@ def test_05_stdout_failures_are_one_line(tmp_path: Path) -> None:
     with open("/dev/full", "w") as full:
         p = hb(*args, capture_output=False, stdout=full, stderr=subprocess.PIPE)
     assert p.returncode == 2 and "no space left" in p.stderr and p.stderr.count("\n") == 1
-    closed = subprocess.run(["bash", "-c", f"{sys.executable} -m hastily_bench {' '.join(args)} >&-"],
+    closed = subprocess.run(["bash", "-c", f"{' '.join(HB)} {' '.join(args)} >&-"],
                             env=ENV, capture_output=True, text=True, timeout=120)
     assert closed.returncode == 2 and "standard output is closed" in closed.stderr
     ascii_ = hb("op", "attention", "-a", "hastily", env={**ENV, "PYTHONIOENCODING": "ascii"})
@@ -195,7 +200,7 @@ def test_05_stdout_failures_are_one_line(tmp_path: Path) -> None:
 
 
 def test_05_closed_pipe_exits_141_quietly() -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "hastily_bench", "run", "bert-tiny", "bert-base",
+    proc = subprocess.Popen([*HB, "run", "bert-tiny", "bert-base",
                              "bert-large", "-a", "hastily", "-a", "a40-tensorrt", "--numerics", "off",
                              "-f", "json", "-b", "1", "-b", "2", "-b", "4"],  # > a pipe buffer
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
