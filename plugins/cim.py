@@ -536,7 +536,7 @@ def _regfile_j(element_ops: float, ctx: _Ctx) -> float:
 
 @rules.register(Softmax)
 def _softmax(op: Softmax, ctx: _Ctx) -> Stage:
-    c, p, g = ctx.chip, ctx.p, ctx.graph
+    c, p = ctx.chip, ctx.p
     sm = softmax_mapping(op, ctx)
     vfu, router = c.core.vfu, c.tile.router
     steps = softmax_steps(ctx)
