@@ -317,8 +317,8 @@ def workloads(
     host = State.host()
     rows = [(w, origin) for w, origin in host.workloads()]
     if fmt is TableJson.json:
-        sys.stdout.write(json.dumps([{**w.to_dict(), "registered_by": o, "source": w.source}
-                                     for w, o in rows], indent=2) + "\n")
+        _emit(json.dumps([{**w.to_dict(), "registered_by": o, "source": w.source}
+                                     for w, o in rows], indent=2) + "\n", _dest(None))
         return
     table = Table(header_style="bold")
     for col in ("name", "layers", "hidden", "heads", "ffn", "precision", "source"):
@@ -338,7 +338,7 @@ def accelerators(
     host = State.host()
     regs = [host.accelerator(detail)] if detail else host.accelerators()
     if fmt is TableJson.json:
-        sys.stdout.write(json.dumps([
+        _emit(json.dumps([
             {"name": r.name, "plugin": r.plugin.name, "distribution": r.plugin.distribution,
              "version": r.plugin.version, "family": r.spec.family, "default": r.spec.default,
              "description": r.spec.description, "reference": r.spec.reference,
@@ -346,7 +346,7 @@ def accelerators(
              "params": {p.name: {"value": p.value, "unit": p.unit, "source": p.source,
                                  "note": p.note, "description": p.description}
                         for p in r.spec.params.values()}}
-            for r in regs], indent=2) + "\n")
+            for r in regs], indent=2) + "\n", _dest(None))
         return
     if detail:
         r = regs[0]
@@ -384,10 +384,10 @@ def plugins(
     host = State.host()
     infos = host.plugins()
     if fmt is TableJson.json:
-        sys.stdout.write(json.dumps([
+        _emit(json.dumps([
             {"name": i.name, "distribution": i.distribution, "version": i.version, "builtin": i.builtin,
              "status": i.status, "error": i.error, "hooks": i.hooks, "accelerators": i.accelerators,
-             "workloads": i.workloads} for i in infos], indent=2) + "\n")
+             "workloads": i.workloads} for i in infos], indent=2) + "\n", _dest(None))
         return
     table = Table(header_style="bold")
     for col in ("name", "distribution", "version", "hooks", "status", "accelerators", "workloads"):
@@ -426,7 +426,7 @@ def calibrate(
     host = State.host()
     report = do_calibrate(host, dataset, fit=fit or (), overrides=api.parse_overrides(host, set_ or ()))
     if fmt is TableJson.json:
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+        _emit(json.dumps(report.to_dict(), indent=2) + "\n", _dest(None))
         return
     if rows or dataset is not None:
         table = Table(title=f"calibration against {report.dataset}", title_justify="left",
