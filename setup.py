@@ -114,7 +114,7 @@ class BuildExt(build_ext):
         base = [a for a in ext.extra_compile_args if "openmp" not in a]
         if sys.platform != "win32":
             base += ["-Wall", "-Wextra"]
-        units = [("hb_dispatch.c", [], macros), ("hb_level_scalar.c", [], [])]
+        units = [("hb_dispatch.c", [], macros), ("hb_peak.c", [], []), ("hb_level_scalar.c", [], [])]
         units += [(f"hb_level_{lv}.c", flags, []) for lv, flags in levels.items()]
         headers = [str(p) for p in sorted(SIMD_DIR.glob("*.h"))]
         objects: list[str] = []

@@ -19,7 +19,16 @@ from libc.stdint cimport int8_t, int16_t, int32_t, int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
-from _common cimport HB_OPENMP, HB_QB, HB_VT, check_mode, hb_ops, hb_table_q15, ops_or_raise
+from _common cimport (
+    HB_OPENMP,
+    HB_QB,
+    HB_VT,
+    check_mode,
+    hb_ops,
+    hb_peak,
+    hb_table_q15,
+    ops_or_raise,
+)
 
 #: True when this module was compiled with OpenMP.
 OPENMP = bool(HB_OPENMP)
@@ -30,6 +39,28 @@ def tiles(int level):
     of SIMD ``level`` (the micro-tiles follow the register width)."""
     cdef const hb_ops *ops = ops_or_raise(level)
     return {"query_rows": HB_QB, "score_keys": ops.kb, "pv_keys": HB_VT, "pv_cols": ops.dc}
+
+
+def peak_ops(int level, int kind, int64_t iters, int n_threads):
+    """Run the peak microbenchmark (``kernels/simd/hb_peak.c``) once on each of ``n_threads``
+    threads: ``iters`` steps of independent multiply-add chains, kind 0 int16 pairs -> int32
+    (the arithmetic of ``attention``), kind 1 float32. Returns the operations done in all
+    (2 per multiply-add); 0 when this level cannot be measured here. Time it from Python."""
+    ops_or_raise(level)
+    if kind not in (0, 1):
+        raise ValueError(f"kind: expected 0 (int8) or 1 (fp32), got {kind}")
+    if n_threads < 1 or iters < 1:
+        raise ValueError(f"n_threads, iters: expected >= 1, got {n_threads}, {iters}")
+    cdef int64_t total = 0
+    cdef int t
+    cdef int32_t *sinks = <int32_t *> malloc(n_threads * sizeof(int32_t))
+    if sinks == NULL:
+        raise MemoryError("peak_ops: could not allocate")
+    with nogil, parallel(num_threads=n_threads):
+        for t in prange(n_threads, schedule="static", chunksize=1):
+            total += hb_peak(level, kind, iters, &sinks[t])
+    free(sinks)
+    return int(total)
 
 
 cdef inline int64_t _round_up(int64_t n, int64_t m) noexcept nogil:

@@ -42,6 +42,7 @@ cdef extern from "hb_simd.h" nogil:
                                const int32_t *tab32, int mode, int16_t *E) noexcept nogil
 
     int hb_cpu_level() noexcept
+    int64_t hb_peak(int level, int kind, int64_t iters, int32_t *sink) noexcept
     const hb_ops *hb_ops_for(int level) noexcept
 
 

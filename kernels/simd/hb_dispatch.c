@@ -50,7 +50,8 @@ int hb_cpu_level(void) {
     xcr0 = hb_xgetbv();
     if ((xcr0 & 0x6) != 0x6) return HB_LEVEL_SCALAR;
     hb_cpuid(7, 0, r7);
-    avx2 = (r7[1] >> 5) & 1;                                    /* EBX bit 5 */
+    avx2 = ((r7[1] >> 5) & 1)                                   /* EBX bit 5 */
+           && ((r1[2] >> 12) & 1);   /* FMA: every AVX2 CPU has it; the fp32 peak uses it */
     avx512 = ((r7[1] >> 16) & 1) && ((r7[1] >> 17) & 1)         /* F, DQ */
              && ((r7[1] >> 30) & 1) && ((r7[1] >> 31) & 1)      /* BW, VL */
              && ((r7[2] >> 11) & 1)                             /* ECX: VNNI */

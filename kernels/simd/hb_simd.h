@@ -60,4 +60,9 @@ HB_HIDDEN int hb_cpu_level(void);
 /* The entry points of a level compiled into this build, or NULL (level not built). */
 HB_HIDDEN const hb_ops *hb_ops_for(int level);
 
+/* Peak microbenchmark (hb_peak.c): `iters` steps of independent multiply-add chains of
+   `kind` 0 (int16 pairs -> int32, the attention kernel's arithmetic) or 1 (float32) on
+   `level`; returns the operations done (2 per multiply-add), 0 when not measurable here. */
+HB_HIDDEN int64_t hb_peak(int level, int kind, int64_t iters, int32_t *sink);
+
 #endif /* HB_SIMD_H */
