@@ -25,6 +25,8 @@ PURE_PYTHON : bool
     True when ``HASTILY_PURE_PYTHON=1`` was set at import time.
 SIMD_LEVELS : tuple of str
     Names of the SIMD levels, lowest first: ``("scalar", "avx2", "avx512")``.
+SIMD_REASON : str
+    Why ``HASTILY_SIMD`` was not followed ("" when it was, or was not set).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ __all__ = [
     "IMPORT_ERROR",
     "PURE_PYTHON",
     "SIMD_LEVELS",
+    "SIMD_REASON",
     "attention_int8",
     "attention_scratch_bytes",
     "backend",
