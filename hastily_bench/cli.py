@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -92,9 +93,12 @@ def _main(
         "--strict-plugins", help="Fail when a plugin cannot be loaded instead of skipping it.")] = False,
     version: Annotated[bool | None, typer.Option(
         "--version", callback=_version, is_eager=True, help="Show the version and exit.")] = None,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Keep plugins' tracebacks in error rows (same as HASTILY_DEBUG=1).")] = False,
 ) -> None:
     State.strict_plugins = strict_plugins
     State._host = None
+    api.set_debug(debug)
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -131,7 +135,7 @@ def run(
         "-o", "--output", help="Write the output here (atomically) instead of stdout.")] = None,
     baseline: Annotated[str | None, typer.Option(
         "--baseline", help="Reference accelerator for speedup and TOPS/W gain columns "
-        "(default a40-hf-bnb when it is part of the run).")] = None,
+        "(default: the first accelerator of the run that its plugin declares a baseline).")] = None,
     numerics: Annotated[Numerics, typer.Option(
         "--numerics", help="Measure attention error with the kernels: off, sample (bounded), full.")] = Numerics.sample,
     breakdown: Annotated[bool, typer.Option(
@@ -166,7 +170,8 @@ def run(
             raise HastilyError(f"--baseline {baseline!r} is not one of this run's accelerators "
                                f"({', '.join(selected)}); add it with -a {baseline}")
     doc = _run_with_progress(request, host)
-    reference = baseline or "a40-hf-bnb"
+    reference = baseline or api.default_baseline(host, list(dict.fromkeys(
+        r.accelerator for r in doc.results)))
     base = reference if any(r.accelerator == reference for r in doc.results) else None
     if fmt_ is Format.json:
         _emit(doc.to_json(), output)
@@ -221,7 +226,9 @@ def op(
     workload: Annotated[str, typer.Option(
         "--workload", "-w", help="Workload whose shape (heads, hidden) the operation takes.")] = "bert-base",
     batch: Annotated[int, typer.Option("-b", "--batch", help="Batch size.")] = 1,
-    rows: Annotated[int | None, typer.Option("--rows", help="mvm: matrix rows (default hidden).")] = None,
+    rows: Annotated[int | None, typer.Option(
+        "--rows", help="mvm: matrix rows (default hidden); softmax: score rows (default: every row "
+        "of the layer, batch x heads x length).")] = None,
     cols: Annotated[int | None, typer.Option("--cols", help="mvm: matrix columns (default hidden).")] = None,
     accelerator: Annotated[list[str] | None, typer.Option(
         "-a", "--accelerator", help="Accelerator (repeatable); default: the built-in default set.")] = None,
@@ -303,7 +310,7 @@ def accelerators(
             {"name": r.name, "plugin": r.plugin.name, "distribution": r.plugin.distribution,
              "version": r.plugin.version, "family": r.spec.family, "default": r.spec.default,
              "description": r.spec.description, "reference": r.spec.reference,
-             "arithmetic": r.spec.arithmetic(r.spec.params).label(),
+             "arithmetic": api.arithmetic_label(r, r.spec.params),
              "params": {p.name: {"value": p.value, "unit": p.unit, "source": p.source,
                                  "note": p.note, "description": p.description}
                         for p in r.spec.params.values()}}
@@ -313,7 +320,7 @@ def accelerators(
         r = regs[0]
         out.print(f"[bold]{r.name}[/bold]  (plugin {r.plugin.name}, {r.plugin.distribution} "
                   f"{r.plugin.version})\n{r.spec.description}\nreproduces: {r.spec.reference or '-'}\n"
-                  f"arithmetic: {r.spec.arithmetic(r.spec.params).label()}")
+                  f"arithmetic: {api.arithmetic_label(r, r.spec.params)}")
         table = Table(header_style="bold")
         for col in ("parameter", "value", "unit", "source", "note / description"):
             table.add_column(col, overflow="fold")
@@ -330,7 +337,7 @@ def accelerators(
         for p in r.spec.params.values():
             sources[p.source] = sources.get(p.source, 0) + 1
         table.add_row(r.name, "yes" if r.spec.default else "", r.spec.family, r.plugin.name,
-                      r.spec.arithmetic(r.spec.params).label(),
+                      api.arithmetic_label(r, r.spec.params),
                       ", ".join(f"{n} {s}" for s, n in sorted(sources.items())),
                       r.spec.description)
     out.print(table)
@@ -351,12 +358,16 @@ def plugins(
              "workloads": i.workloads} for i in infos], indent=2) + "\n")
         return
     table = Table(header_style="bold")
-    for col in ("name", "distribution", "version", "hooks", "status", "provides"):
+    for col in ("name", "distribution", "version", "hooks", "status", "accelerators", "workloads"):
         table.add_column(col, overflow="fold")
+
+    def short(names: list[str]) -> str:
+        return ", ".join(names[:4]) + (f" (+{len(names) - 4})" if len(names) > 4 else "")
+
     for i in infos:
-        status = i.status if i.status == "loaded" else f"[red]{i.status}[/red]: {i.error}"
-        provides = ", ".join(i.accelerators[:4]) + (f" (+{len(i.accelerators) - 4})" if len(i.accelerators) > 4 else "")
-        table.add_row(i.name, i.distribution, i.version, ", ".join(i.hooks), status, provides)
+        status = i.status if i.status == "loaded" else f"[red]{i.status}[/red]: {escape(i.error)}"
+        table.add_row(i.name, i.distribution, i.version, ", ".join(i.hooks), status,
+                      short(i.accelerators), short(i.workloads))
     out.print(table)
 
 
@@ -479,8 +490,9 @@ def reproduce(
         write_atomic(results, report.document.to_json())
     if plots is not None:
         from .plots import draw_all
+        from .reproduce import load_figure_config
 
-        for path in draw_all(report.document, plots):
+        for path in draw_all(report.document, plots, config=load_figure_config(claims)):
             err.print(f"wrote {path}")
     if check and report.failed:
         raise typer.Exit(EXIT_CHECK_FAILED)

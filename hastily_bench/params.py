@@ -54,6 +54,10 @@ class Param:
         Allowed values for string parameters.
     minimum, maximum
         Inclusive bounds for numeric parameters.
+    informational
+        The model reads it only to describe results (a reference value such as the
+        paper's chip area): changing it changes no estimate. Every other parameter
+        must change some output (tested for the built-ins).
     """
 
     name: str
@@ -65,6 +69,7 @@ class Param:
     choices: tuple[str, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    informational: bool = False
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -222,7 +227,8 @@ class ParamSet(Mapping[str, Param]):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-_PARAM_KEYS = {"value", "unit", "source", "note", "description", "choices", "min", "max"}
+_PARAM_KEYS = {"value", "unit", "source", "note", "description", "choices", "min", "max",
+               "informational"}
 
 
 def params_from_mapping(table: Mapping[str, Any], *, origin: str) -> ParamSet:
@@ -253,6 +259,7 @@ def params_from_mapping(table: Mapping[str, Any], *, origin: str) -> ParamSet:
                     choices=tuple(choices) if choices is not None else None,
                     minimum=spec.get("min"),
                     maximum=spec.get("max"),
+                    informational=bool(spec.get("informational", False)),
                 )
             )
         except UsageError as exc:

@@ -25,20 +25,15 @@ from .api import (
 from .errors import UsageError
 from .host import PluginHost
 from .params import check_schema_version, load_toml
+from .plots import FigureConfig
 from .results import Result, RunDocument
 
 CLAIMS_SCHEMA_VERSION = 1
 KINDS = ("value", "ratio", "range", "exp_error")
 #: Latency-like metrics: a ratio of them is reference / accelerator (a speedup).
 LOWER_IS_BETTER = {"latency_s", "energy_j", "energy_per_inference_j", "memory_bytes"}
-#: Ablation steps, from the baseline to HASTILY, as overrides of the ``hastily`` model.
-ABLATION: tuple[tuple[str, dict[str, str]], ...] = (
-    ("baseline", {"lut_exp": "false", "multicore_softmax": "false", "fine_grained_pipeline": "false"}),
-    ("+ table exponent", {"multicore_softmax": "false", "fine_grained_pipeline": "false"}),
-    ("+ multi-core softmax", {"fine_grained_pipeline": "false"}),
-    ("+ fine-grained pipeline", {}),
-)
 ABLATION_PREFIX = "ablation: "
+DEFAULT_CLAIMS = "claims.toml"
 
 
 @dataclass(frozen=True)
@@ -156,12 +151,17 @@ def _num(v: float | None) -> str:
     return f"{v:.3g}" if abs(v) < 100 else f"{v:.0f}"
 
 
-def load_claims(path: Path | str | None = None) -> tuple[list[Claim], dict[str, list[Any]]]:
-    """Parse a claims file (the built-in one when ``path`` is None)."""
+def _claims_doc(path: Path | str | None) -> tuple[dict[str, Any], str]:
     if path is None:
-        path = Path(str(resources.files("hastily_bench").joinpath("data/claims.toml")))
+        path = Path(str(resources.files("hastily_bench").joinpath(f"data/{DEFAULT_CLAIMS}")))
     doc = load_toml(path)
     check_schema_version(doc, CLAIMS_SCHEMA_VERSION, str(path))
+    return doc, str(path)
+
+
+def load_claims(path: Path | str | None = None) -> tuple[list[Claim], dict[str, list[Any]]]:
+    """Parse a claims file (the built-in one when ``path`` is None)."""
+    doc, path = _claims_doc(path)
     sweep = doc.get("sweep")
     if not isinstance(sweep, dict) or not all(k in sweep for k in ("workloads", "seq_lens", "batches")):
         raise UsageError(f"{path}: [sweep] needs workloads, seq_lens and batches")
@@ -258,7 +258,7 @@ def max_exp_error(residual: str, *, lo: float = -30.0, n: int = 200_001) -> floa
 
 
 def evaluate(claims: Sequence[Claim], sweep: Mapping[str, Sequence[Any]], *,
-             host: PluginHost) -> ReproduceReport:
+             host: PluginHost, figures: FigureConfig | None = None) -> ReproduceReport:
     """Run the sweep and every point claim, and judge each claim."""
     accs = sorted({c.accelerator for c in claims if c.accelerator}
                   | {c.reference for c in claims if c.reference})
@@ -281,7 +281,7 @@ def evaluate(claims: Sequence[Claim], sweep: Mapping[str, Sequence[Any]], *,
             out.append(_judge(c, conf, point, sweep))
         except UsageError as exc:
             out.append(ClaimResult(c, conf, verdict="error", detail=str(exc)))
-    extra = _ablation_results(host, list(sweep["workloads"]))
+    extra = _ablation_results(host, list(sweep["workloads"]), figures) if figures else ()
     full = RunDocument(results=tuple(points.values()) + extra, metadata=doc.metadata)
     return ReproduceReport(tuple(out), sweep, full)
 
@@ -339,22 +339,39 @@ def _judge(c: Claim, conf: str, point: Any, sweep: Mapping[str, Sequence[Any]]) 
                        verdict="overlaps" if overlap else "disjoint", detail=detail)
 
 
-def _ablation_results(host: PluginHost, workloads: Sequence[str]) -> tuple[Result, ...]:
-    """The four ablation steps on the ``hastily`` model, labelled as accelerators."""
+def _ablation_results(host: PluginHost, workloads: Sequence[str],
+                      cfg: FigureConfig) -> tuple[Result, ...]:
+    """The declared ablation steps of the figures' ablation accelerator, labelled as
+    accelerators (none when the claims name no ablation or the plugin declares no steps)."""
+    if not cfg.ablation or cfg.ablation not in {a.name for a in host.accelerators()}:
+        return ()
+    steps = host.accelerator(cfg.ablation).spec.ablation
     out = []
     for w in workloads:
-        graph = build_graph(resolve_workload(host, w), 1024, 1)
-        for label, overrides in ABLATION:
-            reg, params = configured_accelerator(host, "hastily", {"hastily": overrides})
+        graph = build_graph(resolve_workload(host, w), cfg.ablation_seq_len, 1)
+        for label, overrides in steps:
+            reg, params = configured_accelerator(host, cfg.ablation, {cfg.ablation: overrides})
             r = estimate_point(reg, params, graph)
             out.append(replace(r, accelerator=ABLATION_PREFIX + label))
     return tuple(out)
 
 
+def load_figure_config(path: Path | str | None = None) -> FigureConfig:
+    """The ``[figures]`` table of a claims file (the shipped one by default)."""
+    doc, origin = _claims_doc(path)
+    figures = doc.get("figures")
+    if not isinstance(figures, Mapping):
+        raise UsageError(f"{origin}: needs a [figures] table (subject, references, compare...)")
+    return FigureConfig.from_mapping(figures, origin=origin)
+
+
 def reproduce(*, host: PluginHost | None = None, claims_path: Path | str | None = None) -> ReproduceReport:
     """Evaluate every claim of the claims file."""
     claims, sweep = load_claims(claims_path)
-    return evaluate(claims, sweep, host=host or PluginHost())
+    doc, origin = _claims_doc(claims_path)
+    figures = (FigureConfig.from_mapping(doc["figures"], origin=origin)
+               if isinstance(doc.get("figures"), Mapping) else None)
+    return evaluate(claims, sweep, host=host or PluginHost(), figures=figures)
 
 
 def render_markdown(report: ReproduceReport) -> str:

@@ -51,27 +51,26 @@ from functools import lru_cache
 from typing import Any
 
 from hastily_bench.api import (
-    LAYERNORM,
-    MATMUL,
-    SOFTMAX,
+    GELU,
     AcceleratorSpec,
     Arithmetic,
+    CostRules,
     Estimate,
+    EstimateBuilder,
+    LayerNorm,
+    MatMul,
     Op,
-    OpCost,
     OpGraph,
     ParamSet,
+    Role,
+    Softmax,
     Unsupported,
-    build_graph,
     hookimpl,
     load_package_toml,
     params_from_mapping,
 )
 
 PRESETS = "cim.toml"
-#: Op names that sit between the Q/K/V barriers of the pipeline (in layer order).
-ATTENTION_SIDE = ("attn_scores", "softmax", "attn_context")
-
 
 
 @lru_cache(maxsize=1)
@@ -172,22 +171,21 @@ class Mapping_:
 def map_graph(graph: OpGraph, p: ParamSet) -> Mapping_:
     """Place the whole model on the chip.
 
-    The mapping always covers the full encoder layer of the workload, even when the
-    graph holds a single op (``hastily-bench op``): an operation runs on the chip
-    that holds the model, with the same cores available to it.
+    The mapping always covers the full model the graph belongs to (``graph.model``),
+    even when the graph holds selected ops (``hastily-bench op``): an operation runs
+    on the chip that holds the model, with the same cores available to it. Weight
+    products of an op-level graph that are not part of the model (``op mvm`` with
+    its own shape) are placed in addition.
     """
-    w, upb = graph.workload, uclms_per_block(p)
+    model, upb = graph.model, uclms_per_block(p)
+    weights = list(model.matmuls(Role.WEIGHT))
+    weights += [op for op in graph.matmuls(Role.WEIGHT) if op not in model.layer_ops]
     per_layer = 0
-    for op in build_graph(w, graph.seq_len, graph.batch).layer_ops:
-        if op.kind == MATMUL and op.weight_stationary:
-            rb, cb = _blocks(op.k, op.n, p)
-            per_layer += rb * cb * upb
-    # extra weight matrices of an op-level graph (``op mvm`` with its own shape)
-    for op in graph.layer_ops:
-        if op.name == "mvm":
-            rb, cb = _blocks(op.k, op.n, p)
-            per_layer += rb * cb * upb
+    for op in weights:
+        rb, cb = _blocks(op.k, op.n, p)
+        per_layer += rb * cb * upb
     live_layers = 2 if p.b("fine_grained_pipeline") else 1
+    w = graph.workload
     rb, cb = _blocks(w.head_dim, graph.seq_len, p)
     kv_per_layer = 2 * graph.batch * w.heads * rb * cb * upb
     weight_uclms = graph.layers * per_layer
@@ -227,79 +225,120 @@ def _vfu_time(elements: float, ops: float, cores: float, p: ParamSet) -> float:
     return math.ceil(elements / cores) * ops * p.i("vfu_op_cycles") / p.i("vfu_lanes") * cycle_s(p)
 
 
-def model_ops(graph: OpGraph, p: ParamSet, mapping: Mapping_) -> list[OpModel]:
-    w = graph.workload
-    L, h, dh = graph.seq_len, w.heads, w.head_dim
-    lanes = p.i("vfu_lanes")
-    upc, cols = p.i("uclms_per_core"), p.i("array_cols")
-    T = t_mvm(p)
-    e_adc, e_other = e_mvm(p)
-    e_vfu = p.f("vfu_energy_j")
-    hop_e = p.f("router_energy_j_per_byte") * p.f("avg_hops")
-    upb = uclms_per_block(p)
-    pipeline = p.b("fine_grained_pipeline")
-    cores_layer = max(1, math.ceil(mapping.layer_uclms / upc))
+@dataclass(frozen=True)
+class _Ctx:
+    """Per-point quantities shared by the cost rules."""
+
+    graph: OpGraph
+    p: ParamSet
+    mapping: Mapping_
+    t_array: float  # an array's time per MVM, lookups borrowed in the pipeline included
+    e_adc: float
+    e_other: float
+    hop_e: float
+    cores_layer: int
+    pipeline: bool
+    softmax: Softmax | None
+
+
+rules: CostRules[OpModel] = CostRules("CIM model")
+
+
+@rules.register(MatMul, role=Role.WEIGHT)
+def _weight_matmul(op: MatMul, ctx: _Ctx) -> OpModel:
+    p = ctx.p
+    rb, cb = _blocks(op.k, op.n, p)
+    cores = max(1, math.ceil(rb * cb * uclms_per_block(p) / p.i("uclms_per_core")))
+    return _matmul_model(op, ctx, rb=rb, mvms_per_token=rb * cb, red_elems=(rb - 1) * op.n,
+                         cores=cores, writes=0, moved=float(op.output_bytes), category="matmul")
+
+
+@rules.register(MatMul, role=Role.SCORES)
+@rules.register(MatMul, role=Role.CONTEXT)
+def _attention_matmul(op: MatMul, ctx: _Ctx) -> OpModel:
+    p, w = ctx.p, ctx.graph.workload
+    L, h, dh = ctx.graph.seq_len, w.heads, w.head_dim
+    scores = op.role is Role.SCORES
+    # K^T (dh x L) or V (L x dh) written into arrays, one per (sequence, head)
+    k, n = (dh, L) if scores else (L, dh)
+    rb, cb = _blocks(k, n, p)
+    cores = max(1, math.ceil(h * rb * cb * uclms_per_block(p) / p.i("uclms_per_core")))
+    # each token writes its key (or value) row into the arrays: one row per bit slice
+    writes = h * math.ceil(dh / p.i("array_rows")) * arrays_per_block(p)
     elem = w.bytes_per_element
+    moved = op.output_bytes * (p.i("score_bytes") / elem if scores else 1)
+    model = _matmul_model(op, ctx, rb=rb, mvms_per_token=h * rb * cb, red_elems=h * (rb - 1) * n,
+                          cores=cores, writes=writes, moved=moved, category="attention")
+    if not ctx.pipeline:
+        # matrix schedule: int32 scores are stored, INT8 probabilities read back
+        score_elems = ctx.softmax.elements if ctx.softmax is not None else 0
+        traffic = score_elems * p.i("score_bytes") if scores else score_elems * elem
+        model.energy_j += traffic * p.f("shared_memory_energy_j_per_byte")
+    return model
+
+
+def _matmul_model(op: MatMul, ctx: _Ctx, *, rb: int, mvms_per_token: int, red_elems: int,
+                  cores: int, writes: int, moved: float, category: str) -> OpModel:
+    p, tokens = ctx.p, ctx.graph.tokens
+    red_occ = _vfu_time(red_elems, 1, cores, p) if red_elems else 0.0
+    occ = max(ctx.t_array, red_occ)
+    # partial sums of the row blocks meet in a tree across cores
+    lat = _tree(math.ceil(math.log2(rb)) if rb > 1 else 0, p,
+                math.ceil(p.i("array_cols") / p.i("vfu_lanes")))
+    adc = tokens * mvms_per_token * ctx.e_adc
+    energy = (adc + tokens * mvms_per_token * ctx.e_other + tokens * red_elems * p.f("vfu_energy_j")
+              + tokens * writes * p.f("array_write_energy_j") + moved * ctx.hop_e)
+    return OpModel(op.name, category, occ, lat, energy, adc)
+
+
+@rules.register(LayerNorm)
+def _layernorm(op: LayerNorm, ctx: _Ctx) -> OpModel:
+    p = ctx.p
+    cores = max(1, math.ceil(op.row_len / p.i("array_cols")))  # the cores that produced the row
+    ops_per = p.i("layernorm_vfu_ops")
+    occ = _vfu_time(op.row_len, ops_per, cores, p)
+    levels = math.ceil(math.log2(cores)) if cores > 1 else 0
+    lat = 2 * _tree(levels, p)  # mean and variance reductions
+    energy = op.elements * ops_per * p.f("vfu_energy_j") + op.output_bytes * ctx.hop_e
+    return OpModel(op.name, "vector", occ, lat, energy)
+
+
+@rules.register(GELU)
+def _gelu(op: GELU, ctx: _Ctx) -> OpModel:
+    p = ctx.p
+    row = op.elements // max(1, ctx.graph.tokens)  # one token's activations
+    cores = max(1, math.ceil(row / p.i("array_cols")))  # the cores that produced its column blocks
+    ops_per = p.i("gelu_vfu_ops") + p.i("vfu_transcendental_cycles")
+    occ = _vfu_time(row, ops_per, cores, p)
+    energy = op.elements * ops_per * p.f("vfu_energy_j") + op.output_bytes * ctx.hop_e
+    return OpModel(op.name, "vector", occ, 0.0, energy)
+
+
+@rules.register(Softmax)
+def _softmax_rule(op: Softmax, ctx: _Ctx) -> OpModel:
+    return _softmax(op, ctx.graph, ctx.p, ctx.cores_layer, ctx.pipeline)
+
+
+def model_ops(graph: OpGraph, p: ParamSet, mapping: Mapping_) -> list[OpModel]:
+    L, h = graph.seq_len, graph.workload.heads
+    softmax = next(graph.of_type(Softmax), None)
     # lookups steal array time: spread over every array of the layer
     layer_arrays = mapping.layer_uclms * p.i("arrays_per_uclm")
-    has_softmax = any(o.kind == SOFTMAX for o in graph.layer_ops)
-    lookups_per_token = h * L if (p.b("lut_exp") and has_softmax) else 0
+    lookups_per_token = h * L if (p.b("lut_exp") and softmax is not None) else 0
     lookup_rounds = math.ceil(lookups_per_token / max(1, layer_arrays)) if lookups_per_token else 0
+    pipeline = p.b("fine_grained_pipeline")
     # In the pipeline the softmax of one token looks up while the next tokens' MVMs run,
     # on the same arrays; in the matrix schedule softmax runs alone and counts its own lookups.
-    t_array = T + (lookup_rounds * t_lookup(p) if pipeline else 0.0)
-    tokens = graph.tokens
-
-    out: list[OpModel] = []
-    for op in graph.layer_ops:
-        if op.kind == MATMUL:
-            if op.weight_stationary:
-                rb, cb = _blocks(op.k, op.n, p)
-                mvms_per_token = rb * cb
-                red_elems = (rb - 1) * op.n
-                cores = max(1, math.ceil(rb * cb * upb / upc))
-                writes = 0
-                moved = float(op.output_bytes)
-                category = "matmul"
-            else:
-                # K^T (dh x L) or V (L x dh) written into arrays, one per (sequence, head)
-                k, n = (dh, L) if op.name == "attn_scores" else (L, dh)
-                rb, cb = _blocks(k, n, p)
-                mvms_per_token = h * rb * cb  # every token of a sequence, all heads
-                red_elems = h * (rb - 1) * n
-                cores = max(1, math.ceil(h * rb * cb * upb / upc))
-                # each token writes its key (or value) row into the arrays: one row per bit slice
-                writes = h * math.ceil(dh / p.i("array_rows")) * arrays_per_block(p)
-                moved = op.output_bytes * (p.i("score_bytes") / elem if op.name == "attn_scores" else 1)
-                category = "attention"
-            red_occ = _vfu_time(red_elems, 1, cores, p) if red_elems else 0.0
-            occ = max(t_array, red_occ)
-            # partial sums of the row blocks meet in a tree across cores
-            lat = _tree(math.ceil(math.log2(rb)) if rb > 1 else 0, p, math.ceil(cols / lanes))
-            adc = tokens * mvms_per_token * e_adc
-            energy = (adc + tokens * mvms_per_token * e_other + tokens * red_elems * e_vfu
-                      + tokens * writes * p.f("array_write_energy_j") + moved * hop_e)
-            if not pipeline and not op.weight_stationary:
-                # matrix schedule: int32 scores are stored, INT8 probabilities read back
-                sm = graph.op("softmax") if has_softmax else None
-                score_elems = sm.elements if sm is not None else 0
-                traffic = (score_elems * p.i("score_bytes") if op.name == "attn_scores"
-                           else score_elems * elem)
-                energy += traffic * p.f("shared_memory_energy_j_per_byte")
-            out.append(OpModel(op.name, category, occ, lat, energy, adc))
-        elif op.kind == SOFTMAX:
-            out.append(_softmax(op, graph, p, cores_layer, pipeline))
-        else:
-            ops_per = p.i("layernorm_vfu_ops") if op.kind == LAYERNORM else p.i("gelu_vfu_ops")
-            trans = 0 if op.kind == LAYERNORM else p.i("vfu_transcendental_cycles")
-            row = op.row_len if op.kind == LAYERNORM else w.ffn
-            cores = max(1, math.ceil(row / cols))  # the cores that produced the row's column blocks
-            occ = _vfu_time(row, ops_per + trans, cores, p)
-            levels = math.ceil(math.log2(cores)) if (op.kind == LAYERNORM and cores > 1) else 0
-            lat = 2 * _tree(levels, p)  # mean and variance reductions
-            energy = op.elements * (ops_per + trans) * e_vfu + op.output_bytes * hop_e
-            out.append(OpModel(op.name, "vector", occ, lat, energy))
-    return out
+    e_adc, e_other = e_mvm(p)
+    ctx = _Ctx(
+        graph=graph, p=p, mapping=mapping,
+        t_array=t_mvm(p) + (lookup_rounds * t_lookup(p) if pipeline else 0.0),
+        e_adc=e_adc, e_other=e_other,
+        hop_e=p.f("router_energy_j_per_byte") * p.f("avg_hops"),
+        cores_layer=max(1, math.ceil(mapping.layer_uclms / p.i("uclms_per_core"))),
+        pipeline=pipeline, softmax=softmax,
+    )
+    return [rules(op, ctx) for op in graph.layer_ops]
 
 
 def _softmax(op: Op, graph: OpGraph, p: ParamSet, cores_layer: int, pipeline: bool) -> OpModel:
@@ -347,13 +386,13 @@ def _softmax(op: Op, graph: OpGraph, p: ParamSet, cores_layer: int, pipeline: bo
     if not pipeline:
         # a core group starts its next row while the previous row's reduction is in flight
         whole = math.ceil(op.rows / groups) * row_time + reduce_lat
-    return OpModel("softmax", "softmax", occ, reduce_lat, energy, 0.0, whole)
+    return OpModel(op.name, "softmax", occ, reduce_lat, energy, 0.0, whole)
 
 
 # --- schedules -------------------------------------------------------------------------------
 
 def schedule(graph: OpGraph, models: list[OpModel], p: ParamSet) -> dict[str, float]:
-    """Latency attributed to each op name, summed over layers."""
+    """Latency attributed to each op (by label), summed over layers."""
     tokens, N = graph.tokens, graph.layers
     by_name = {m.name: m for m in models}
     out = {m.name: 0.0 for m in models}
@@ -362,25 +401,15 @@ def schedule(graph: OpGraph, models: list[OpModel], p: ParamSet) -> dict[str, fl
             t = m.whole_s if m.whole_s is not None else tokens * m.occupancy_s + m.latency_s
             out[m.name] = N * t
         return out
-    names = [m.name for m in models]
-    has_barrier = "qkv_proj" in by_name and any(n in by_name for n in ATTENTION_SIDE)
-    if not has_barrier:
-        segments = [(names, N)]
-    else:
-        after = names[names.index("qkv_proj") + 1:]
-        before = names[: names.index("qkv_proj")]
-        # segment 0: layer 1's projection; then N segments from attention to the next
-        # layer's projection (the last one without it)
-        segments = [(["qkv_proj"], 1), (after + before + ["qkv_proj"], N - 1), (after + before, 1)]
-    for seg, repeat in segments:
-        if repeat == 0 or not seg:
-            continue
-        occ = {n: by_name[n].occupancy_s for n in seg}
+    # Tokens stream between the barriers of the graph (attention waits for all of K and V).
+    for seg, repeat in graph.stream_segments():
+        occ = {op.name: by_name[op.name].occupancy_s for op in seg}
         stage = max(occ.values())
         # the first token walks the whole chain; the others follow one stage apart
         stream = (tokens - 1) * stage
         total_occ = sum(occ.values()) or 1.0
-        for n in seg:
+        for op in seg:
+            n = op.name
             out[n] += repeat * (stream * occ[n] / total_occ + occ[n] + by_name[n].latency_s)
     return out
 
@@ -399,30 +428,31 @@ def memory_bytes(graph: OpGraph, p: ParamSet) -> int:
 
 
 def estimate(graph: OpGraph, p: ParamSet) -> Estimate:
+    rules.check(graph)
     mapping = map_graph(graph, p)
     models = model_ops(graph, p, mapping)
     times = schedule(graph, models, p)
     N = graph.layers
-    latency = sum(times.values())
+    b = EstimateBuilder()
+    for m in models:
+        b.add(m.name, times[m.name], N * m.energy_j, m.category)
     area = mapping.tiles * tile_area_mm2(p)
-    breakdown = [OpCost(m.name, times[m.name], N * m.energy_j, m.category) for m in models]
-    static = p.f("static_power_w_per_mm2") * area * latency
-    breakdown.append(OpCost("static", 0.0, static, "static"))
+    b.area_mm2 = area
+    b.static_energy_j = p.f("static_power_w_per_mm2") * area * b.latency_s
     adc = N * sum(m.adc_energy_j for m in models)
     per_tile = p.i("cores_per_tile") * p.i("uclms_per_core")
-    notes = [f"chip {area:.0f} mm2 ({area / p.f('paper_area_mm2'):.2f}x the paper's "
-             f"{p.f('paper_area_mm2'):.0f} mm2 at 32 nm), {mapping.required_uclms} of "
-             f"{mapping.tiles * per_tile} UCLMs used"]
+    b.notes.append(f"chip {area:.0f} mm2 ({area / p.f('paper_area_mm2'):.2f}x the paper's "
+                   f"{p.f('paper_area_mm2'):.0f} mm2 at 32 nm), {mapping.required_uclms} of "
+                   f"{mapping.tiles * per_tile} UCLMs used")
     if mapping.scaled:
-        notes.append(f"chip scaled from {mapping.tiles_available} to {mapping.tiles} tiles to hold "
-                     f"{mapping.required_uclms} UCLMs (weights {mapping.weight_uclms}, "
-                     f"K/V {mapping.kv_uclms}); scale_to_fit=false makes this unsupported")
-    est = Estimate.from_breakdown(
-        breakdown,
+        b.notes.append(f"chip scaled from {mapping.tiles_available} to {mapping.tiles} tiles to hold "
+                       f"{mapping.required_uclms} UCLMs (weights {mapping.weight_uclms}, "
+                       f"K/V {mapping.kv_uclms}); scale_to_fit=false makes this unsupported")
+    total_energy = sum(c.energy_j for c in b.breakdown) + b.static_energy_j
+    return b.build(
         memory_bytes=memory_bytes(graph, p),
         extra={
             "t_mvm_s": t_mvm(p),
-            "area_mm2": area,
             "area_vs_paper": area / p.f("paper_area_mm2"),
             "tiles": mapping.tiles,
             "tiles_available": mapping.tiles_available,
@@ -431,11 +461,9 @@ def estimate(graph: OpGraph, p: ParamSet) -> Estimate:
             "uclms_weights": mapping.weight_uclms,
             "uclms_kv": mapping.kv_uclms,
             "chip_scaled": mapping.scaled,
-            "adc_energy_share": adc / max(1e-300, sum(c.energy_j for c in breakdown)),
+            "adc_energy_share": adc / max(1e-300, total_energy),
         },
-        notes=tuple(notes),
     )
-    return est
 
 
 def arithmetic(p: ParamSet) -> Arithmetic:
@@ -458,5 +486,7 @@ def hastily_register_accelerators(register: Any) -> None:
                 default=bool(spec.get("default", False)),
                 family="cim",
                 reference=spec.get("reference", ""),
+                ablation=tuple((step["label"], dict(step["overrides"]))
+                               for step in spec.get("ablation", ())),
             )
         )

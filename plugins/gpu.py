@@ -32,29 +32,32 @@ score and probability matrices, O(h l^2).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from hastily_bench.api import (
     GELU,
-    LAYERNORM,
-    MATMUL,
-    SOFTMAX,
     AcceleratorSpec,
     Arithmetic,
+    CostRules,
+    EstimateBuilder,
     Estimate,
+    LayerNorm,
+    MatMul,
     Op,
-    OpCost,
     OpGraph,
     ParamSet,
+    Role,
+    Softmax,
     UsageError,
+    default_category,
     hookimpl,
     load_package_toml,
     params_from_mapping,
 )
 
 PRESETS = "gpus.toml"
-ATTENTION_OPS = ("attn_scores", "softmax", "attn_context")
 
 
 
@@ -93,54 +96,130 @@ def _vector_compute_s(elements: int, params: ParamSet) -> float:
     return elements * params.f("vector_flops_per_element") / (params.f("peak_fp32_tflops") * 1e12)
 
 
-def _category(op: Op) -> str:
-    if op.kind == MATMUL:
-        return "matmul" if op.weight_stationary else "attention"
-    if op.kind == SOFTMAX:
-        return "softmax"
-    return "vector"
+@dataclass
+class _Ctx:
+    """Everything the cost rules need for one point."""
+
+    graph: OpGraph
+    params: ParamSet
+    act: float  # stored activation width over the workload's element width
+    score: float  # stored score width over the workload's element width
+    bw: float
+    mem_eff: float
+    #: GELU ops fused into the weight product that produces them (TensorRT epilogues)
+    fused_epilogue: dict[str, Op]
+
+
+@dataclass(frozen=True)
+class _Cost:
+    """One op's time (at the modelled rate), its ideal compute and memory times, kernels and
+    live bytes."""
+
+    t: float
+    t_comp: float
+    t_mem: float
+    kernels: int
+    live: float
+
+
+rules: CostRules[_Cost] = CostRules("GPU model")
+
+
+@rules.register(MatMul)
+def _matmul(op: MatMul, ctx: _Ctx) -> _Cost:
+    p, graph = ctx.params, ctx.graph
+    fmt = p.s("weight_matmul_format") if op.role is Role.WEIGHT else p.s("attention_matmul_format")
+    t_c, t_i = _matmul_compute_s(op, p, fmt)
+    in_b = op.input_bytes * ctx.act
+    out_b = op.output_bytes * ctx.act
+    if op.role is Role.SCORES:
+        out_b = op.output_bytes * ctx.score
+    elif op.role is Role.CONTEXT:
+        # probabilities (score width) and V (activation width)
+        v_bytes = graph.tokens * graph.workload.hidden * graph.workload.bytes_per_element
+        in_b = (op.input_bytes - v_bytes) * ctx.score + v_bytes * ctx.act
+    moved = op.weight_bytes + in_b + out_b
+    epilogue = ctx.fused_epilogue.get(op.name)
+    if epilogue is not None:
+        t_c += _vector_compute_s(epilogue.elements, p)
+    kernels = p.i("kernels_per_weight_matmul") if op.role is Role.WEIGHT else max(
+        1, p.i("kernels_per_attention") // 2)
+    t = max(t_c, moved / (ctx.bw * ctx.mem_eff))
+    residual = graph.tokens * graph.workload.hidden * ctx.act * graph.workload.bytes_per_element
+    return _Cost(t, t_i, moved / ctx.bw, kernels, residual + in_b + out_b)
+
+
+def _vector_rule(kernels_param: str | None, width: str) -> Any:
+    def rule(op: Op, ctx: _Ctx) -> _Cost:
+        p, graph = ctx.params, ctx.graph
+        w = ctx.score if width == "score" else ctx.act
+        # softmax: scores in, probabilities out (a separate scale/mask pass is folded into
+        # kernels_per_attention); LayerNorm: residual + x in, y out
+        moved = (op.input_bytes + op.output_bytes) * w
+        t_c = _vector_compute_s(op.elements, p)
+        t = max(t_c, moved / (ctx.bw * ctx.mem_eff))
+        residual = graph.tokens * graph.workload.hidden * ctx.act * graph.workload.bytes_per_element
+        live = residual + (op.input_bytes * w * 2 if width == "score" else moved)  # softmax: scores and probs alive
+        kernels = 1 if kernels_param is None else p.i(kernels_param)
+        return _Cost(t, t_c, moved / ctx.bw, kernels, live)
+    return rule
+
+
+rules.register(Softmax)(_vector_rule(None, "score"))
+rules.register(LayerNorm)(_vector_rule("kernels_per_layernorm", "act"))
+rules.register(GELU)(_vector_rule("kernels_per_gelu", "act"))
+
+
+def _fused_attention(graph: OpGraph) -> tuple[MatMul, Softmax, MatMul] | None:
+    """Q K^T, its softmax and S V, when all three are in the graph (one fused kernel)."""
+    scores = graph.matmuls(Role.SCORES)
+    context = graph.matmuls(Role.CONTEXT)
+    softmax = tuple(graph.of_type(Softmax))
+    if len(scores) == len(context) == len(softmax) == 1:
+        return scores[0], softmax[0], context[0]
+    return None
 
 
 def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
     """Latency, energy and memory of ``graph`` on a GPU described by ``params``."""
+    rules.check(graph)
     elem = graph.workload.bytes_per_element
     act = params.i("activation_bytes") / elem  # graph bytes are at workload precision
-    score = params.i("score_bytes") / elem
     bw = params.f("memory_bandwidth_gbs") * 1e9
     mem_eff = params.f("memory_efficiency")
-    overhead = params.f("kernel_overhead_s")
-    fused_attn = params.b("fused_attention")
-    fused_epi = params.b("fused_epilogues")
     tdp, idle = params.f("tdp_w"), params.f("idle_w")
-    if idle > tdp:
-        raise UsageError(f"idle_w ({idle:g} W) exceeds tdp_w ({tdp:g} W)")
     floor = params.f("activity_floor")
     idle_counted = idle if params.b("count_idle_power") else 0.0
+    mem_frac = params.f("memory_power_fraction")
     layers = graph.layers
     residual_bytes = graph.tokens * graph.workload.hidden * act * elem
 
-    breakdown: list[OpCost] = []
+    fused_epilogue: dict[str, Op] = {}
+    if params.b("fused_epilogues"):
+        for gelu in graph.of_type(GELU):
+            for producer in graph.producers(gelu):
+                if isinstance(producer, MatMul) and producer.role is Role.WEIGHT:
+                    fused_epilogue[producer.name] = gelu
+    ctx = _Ctx(graph, params, act, params.i("score_bytes") / elem, bw, mem_eff, fused_epilogue)
+
+    b = EstimateBuilder()
     total_kernels = 0
     peak_live = 0.0
 
-    mem_frac = params.f("memory_power_fraction")
-
-    def add(name: str, category: str, t_work: float, t_comp: float, t_mem: float,
-            kernels: int) -> None:
-        """Record an op; ``t_comp``/``t_mem`` are its ideal (peak-rate) compute and memory times."""
-        nonlocal total_kernels
-        util = min(1.0, (t_comp + mem_frac * t_mem) / t_work) if t_work > 0 else 0.0
+    def add(op: Op | str, category: str, cost: _Cost) -> None:
+        nonlocal total_kernels, peak_live
+        util = min(1.0, (cost.t_comp + mem_frac * cost.t_mem) / cost.t) if cost.t > 0 else 0.0
         power = idle_counted + (tdp - idle) * (floor + (1.0 - floor) * util)
-        breakdown.append(OpCost(name, layers * t_work, layers * t_work * power, category))
-        total_kernels += kernels
+        b.add(op, layers * cost.t, layers * cost.t * power, category)
+        total_kernels += cost.kernels
+        peak_live = max(peak_live, cost.live)
 
-    present = {op.name for op in graph.layer_ops}
-    fused_attn = fused_attn and all(n in present for n in ATTENTION_OPS)
-    fused_epi = fused_epi and "gelu" in present
-    if fused_attn:
+    skip: set[str] = {gelu.name for gelu in fused_epilogue.values()}
+    fused = _fused_attention(graph) if params.b("fused_attention") else None
+    if fused is not None:
         # One kernel: both products and the softmax; scores stay on chip.
+        qk, sm, sv = fused
         fmt = params.s("attention_matmul_format")
-        qk, sv, sm = graph.op("attn_scores"), graph.op("attn_context"), graph.op("softmax")
         c1, i1 = _matmul_compute_s(qk, params, fmt)
         c2, i2 = _matmul_compute_s(sv, params, fmt)
         vec = _vector_compute_s(sm.elements, params)
@@ -148,62 +227,30 @@ def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
         out_bytes = sv.output_bytes * act
         t_mem = (qkv_bytes + out_bytes) / (bw * mem_eff)
         t = max((c1 + c2) / params.f("attention_efficiency") + vec, t_mem)
-        add("attention", "attention", t, i1 + i2, (qkv_bytes + out_bytes) / bw,
-            params.i("kernels_per_attention"))
-        peak_live = max(peak_live, residual_bytes + qkv_bytes + out_bytes)
+        add("attention", "attention", _Cost(t, i1 + i2, (qkv_bytes + out_bytes) / bw,
+                                            params.i("kernels_per_attention"),
+                                            residual_bytes + qkv_bytes + out_bytes))
+        skip |= {qk.name, sm.name, sv.name}
 
     for op in graph.layer_ops:
-        if fused_attn and op.name in ATTENTION_OPS:
-            continue
-        if op.kind == MATMUL:
-            fmt = params.s("weight_matmul_format") if op.weight_stationary else params.s(
-                "attention_matmul_format")
-            t_c, t_i = _matmul_compute_s(op, params, fmt)
-            in_b = op.input_bytes * act
-            out_b = op.output_bytes * act
-            if op.name == "attn_scores":
-                out_b = op.output_bytes * score
-            elif op.name == "attn_context":
-                # probabilities (score width) and V (activation width)
-                v_bytes = graph.tokens * graph.workload.hidden * elem
-                in_b = (op.input_bytes - v_bytes) * score + v_bytes * act
-            moved = op.weight_bytes + in_b + out_b
-            if op.name == "ffn_up" and fused_epi:
-                t_c += _vector_compute_s(graph.op("gelu").elements, params)
-            kernels = params.i("kernels_per_weight_matmul") if op.weight_stationary else max(
-                1, params.i("kernels_per_attention") // 2)
-            t = max(t_c, moved / (bw * mem_eff))
-            add(op.name, _category(op), t, t_i, moved / bw, kernels)
-            peak_live = max(peak_live, residual_bytes + in_b + out_b)
-        else:
-            if op.kind == GELU and fused_epi:
-                continue
-            width = score if op.kind == SOFTMAX else act
-            # softmax: scores in, probabilities out (and a separate scale/mask pass
-            # is folded into kernels_per_attention); LayerNorm: residual + x in, y out
-            moved = (op.input_bytes + op.output_bytes) * width
-            kernels = {SOFTMAX: 1, LAYERNORM: params.i("kernels_per_layernorm"),
-                       GELU: params.i("kernels_per_gelu")}[op.kind]
-            t_c = _vector_compute_s(op.elements, params)
-            t = max(t_c, moved / (bw * mem_eff))
-            add(op.name, _category(op), t, t_c, moved / bw, kernels)
-            live = residual_bytes + moved
-            if op.kind == SOFTMAX:
-                live = residual_bytes + op.input_bytes * width * 2  # scores and probs alive
-            peak_live = max(peak_live, live)
+        if op.name not in skip:
+            add(op, default_category(op), rules(op, ctx))
 
-    t_overhead = layers * total_kernels * overhead
+    t_overhead = layers * total_kernels * params.f("kernel_overhead_s")
     if t_overhead > 0:
         power = idle_counted + (tdp - idle) * floor
-        breakdown.append(OpCost("kernel_overhead", t_overhead, t_overhead * power, "overhead"))
-    notes = () if params.b("count_idle_power") else (
-        "energy excludes idle power (board power minus idle, as the paper measured)",)
-    return Estimate.from_breakdown(
-        breakdown,
-        notes=notes,
-        memory_bytes=int(round(peak_live)),
-        extra={"kernels": layers * total_kernels, "die_area_mm2": params.f("die_area_mm2")},
-    )
+        b.add("kernel_overhead", t_overhead, t_overhead * power, "overhead")
+    if not params.b("count_idle_power"):
+        b.notes.append("energy excludes idle power (board power minus idle, as the paper measured)")
+    b.area_mm2 = params.f("die_area_mm2")
+    return b.build(memory_bytes=int(round(peak_live)), extra={"kernels": layers * total_kernels})
+
+
+def check_params(params: ParamSet) -> None:
+    """Cross-parameter bounds a single parameter's range cannot express."""
+    tdp, idle = params.f("tdp_w"), params.f("idle_w")
+    if idle > tdp:
+        raise UsageError(f"idle_w ({idle:g} W) exceeds tdp_w ({tdp:g} W)")
 
 
 def arithmetic(params: ParamSet) -> Arithmetic:
@@ -225,6 +272,8 @@ def hastily_register_accelerators(register: Any) -> None:
                     estimate=estimate,
                     arithmetic=arithmetic,
                     default=stack in defaults,
+                    baseline=stack in set(dev.get("baseline_stacks", ())),
+                    check_params=check_params,
                     family="gpu",
                     reference=(
                         "HASTILY paper GPU baseline (A40, HF + bitsandbytes)" if stack == "hf-bnb"

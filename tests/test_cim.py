@@ -166,7 +166,7 @@ def _golden_points(host) -> dict[str, object]:
             d = r.to_dict()
             out[f"{acc}/{workload}/{seq}/{batch}"] = {
                 k: d[k] for k in ("latency_s", "energy_j", "memory_bytes", "tops", "tops_per_w",
-                                  "breakdown", "extra")}
+                                  "breakdown", "extra", "static_energy_j", "area_mm2")}
     return out
 
 
