@@ -34,11 +34,16 @@ class Arithmetic:
         ``"exact"`` (true exponent) or ``"lut"`` (HASTILY's 128-entry table exponent).
     exp_residual
         With ``softmax="lut"``: ``"none"`` (e^r = 1) or ``"linear"`` (e^r = 1 + r).
+    lut_entries
+        With ``softmax="lut"``: entries of the 2^(k/entries) table (HASTILY: 128). The
+        kernels execute the 128-entry table; the error bound of another size is
+        ``1 - 2^(-1/entries)`` (residual none).
     """
 
     matmul: str = "int8"
     softmax: str = "exact"
     exp_residual: str = "linear"
+    lut_entries: int = 128
 
     def __post_init__(self) -> None:
         if self.matmul not in MATMUL_FORMATS:
@@ -51,8 +56,9 @@ class Arithmetic:
             )
 
     def label(self) -> str:
-        """Short text for tables, e.g. ``int8+lut(linear)``."""
-        sm = f"lut({self.exp_residual})" if self.softmax == "lut" else "exact-exp"
+        """Short text for tables, e.g. ``int8+lut(linear)`` (``lut256(none)`` for other sizes)."""
+        size = "" if self.lut_entries == 128 else str(self.lut_entries)
+        sm = f"lut{size}({self.exp_residual})" if self.softmax == "lut" else "exact-exp"
         return f"{self.matmul}+{sm}"
 
 

@@ -42,6 +42,7 @@ from .cim import (  # CIM component library (issue 10), see docs/cim-components.
     Macro,
     MatrixMapping,
     MvmEnergy,
+    OffChipMemory,
     RegisterFile,
     Router,
     SampleHold,
@@ -53,6 +54,7 @@ from .cim import (  # CIM component library (issue 10), see docs/cim-components.
     check_consumed,
     chip_capacity,
     example_preset_path,
+    exp_table_max_rel_error,
     flatten_params,
     load_component_params,
     load_component_preset,
@@ -94,7 +96,7 @@ from .graph import (
 from .hookspecs import hookimpl
 from .host import PluginHost, PluginInfo, RegisteredAccelerator
 from .params import Param, ParamSet, load_package_toml, load_params, load_toml, params_from_mapping
-from .results import Result, RunDocument, failed_result, result_from_estimate, validate_estimate
+from .results import Result, RunDocument, failed_result, result_from_estimate
 from .workload import Workload, load_workload_file
 
 __all__ = [
@@ -111,9 +113,10 @@ __all__ = [
     "default_baseline", "load_workload_file",
     # CIM component library
     "ADC", "DAC", "VFU", "CapacityReport", "CellArray", "Chip", "Component", "Core", "ExpRoutine",
-    "KVMapping", "Macro", "MatrixMapping", "MvmEnergy", "RegisterFile", "Router", "SampleHold",
+    "KVMapping", "Macro", "MatrixMapping", "MvmEnergy", "OffChipMemory", "RegisterFile", "Router", "SampleHold",
     "SharedMemory", "ShiftAdd", "Tech", "Tile", "capacity", "check_consumed", "chip_capacity",
-    "example_preset_path", "flatten_params", "load_component_params", "load_component_preset",
+    "example_preset_path", "exp_table_max_rel_error", "flatten_params", "load_component_params",
+    "load_component_preset",
     "map_kv", "map_matrix", "map_weights", "survey_adc_area_mm2", "survey_adc_energy_j",
 ]
 

@@ -124,7 +124,7 @@ class Param:
 class ParamSet(Mapping[str, Param]):
     """An ordered, immutable set of :class:`Param`, looked up by name."""
 
-    __slots__ = ("_params",)
+    __slots__ = ("_params", "_hash")
 
     def __init__(self, params: Mapping[str, Param] | list[Param] | tuple[Param, ...]) -> None:
         if isinstance(params, Mapping):
@@ -158,7 +158,12 @@ class ParamSet(Mapping[str, Param]):
         return isinstance(other, ParamSet) and self._params == other._params
 
     def __hash__(self) -> int:
-        return hash(tuple(self._params.items()))
+        # immutable: hash once (models cache per parameter set)
+        try:
+            return self._hash
+        except AttributeError:
+            self._hash: int = hash(tuple(self._params.items()))
+            return self._hash
 
     # typed accessors keep model code short and fail loudly on a type mix-up
     def f(self, name: str) -> float:

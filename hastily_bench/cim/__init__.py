@@ -5,7 +5,7 @@ Public API (also re-exported from :mod:`hastily_bench.api`); see
 
     from hastily_bench.api import Chip, load_component_preset, example_preset_path, map_weights
 
-    params = load_component_preset(example_preset_path("hastily"), consumers=[Chip.param_keys()])
+    params = load_component_preset(example_preset_path("hastily-paper"), consumers=[Chip.param_keys()])
     chip = Chip.from_params(params)
     chip.area_mm2, chip.macro.mvm_s(8), chip.macro.adc.energy_j
 """
@@ -27,11 +27,13 @@ from .components import (
     CellArray,
     Component,
     ExpRoutine,
+    OffChipMemory,
     RegisterFile,
     Router,
     SampleHold,
     SharedMemory,
     ShiftAdd,
+    exp_table_max_rel_error,
     survey_adc_area_mm2,
     survey_adc_energy_j,
     tech_from_params,
@@ -57,8 +59,8 @@ from .tech import Tech, area_factor, energy_factor
 
 __all__ = [
     "ADC", "ADC_RATE_LAWS", "CELL_KINDS", "CLOCK_KEY", "DAC", "EXP_METHODS", "EXP_RESIDUALS",
-    "TECH_KEYS", "VFU", "VFU_OPS", "CellArray", "Component", "ExpRoutine", "RegisterFile", "Router",
-    "SampleHold", "SharedMemory", "ShiftAdd", "survey_adc_area_mm2", "survey_adc_energy_j",
+    "TECH_KEYS", "VFU", "VFU_OPS", "CellArray", "Component", "ExpRoutine", "OffChipMemory", "RegisterFile", "Router",
+    "SampleHold", "SharedMemory", "ShiftAdd", "exp_table_max_rel_error", "survey_adc_area_mm2", "survey_adc_energy_j",
     "tech_from_params", "Chip", "Core", "Macro", "MvmEnergy", "Tile", "check_consumed",
     "example_preset_path", "flatten_params", "load_component_params", "load_component_preset",
     "CapacityReport", "KVMapping", "MatrixMapping", "capacity", "chip_capacity", "map_kv",

@@ -12,17 +12,20 @@ what no component models: control, wiring, I/O).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import ClassVar
 
 from ..errors import UsageError
 from ..params import ParamSet
 from .components import (
     ADC,
+    CLOCK_KEY,
     DAC,
     TECH_KEYS,
     VFU,
     CellArray,
     Component,
+    OffChipMemory,
     RegisterFile,
     Router,
     SampleHold,
@@ -119,11 +122,11 @@ class Macro:
             "shift_add": self.arrays * self.shift_add.area_mm2,
         }
 
-    @property
+    @cached_property
     def area_mm2(self) -> float:
         return sum(self.area_breakdown().values())
 
-    @property
+    @cached_property
     def leakage_w(self) -> float:
         a = self.array
         return self.arrays * (a.leakage_w + a.adcs * self.adc.leakage_w + a.rows * self.dac.leakage_w
@@ -149,11 +152,11 @@ class Core:
         out["regfile"] = self.regfile.area_mm2
         return out
 
-    @property
+    @cached_property
     def area_mm2(self) -> float:
         return sum(self.area_breakdown().values())
 
-    @property
+    @cached_property
     def leakage_w(self) -> float:
         return self.macros * self.macro.leakage_w + self.vfu.leakage_w + self.regfile.leakage_w
 
@@ -173,22 +176,23 @@ class Tile:
         out["router"] = self.router.area_mm2
         return out
 
-    @property
+    @cached_property
     def area_mm2(self) -> float:
         return sum(self.area_breakdown().values())
 
-    @property
+    @cached_property
     def leakage_w(self) -> float:
         return self.cores * self.core.leakage_w + self.shared_memory.leakage_w + self.router.leakage_w
 
 
 @dataclass(frozen=True)
 class Chip:
-    """``tiles`` identical tiles; built from a parameter set by :meth:`from_params`.
+    """``tiles`` identical tiles and an off-chip memory; built by :meth:`from_params`.
 
     Parameters read (besides each component's): ``chip_tiles``,
     ``chip_cores_per_tile``, ``chip_macros_per_core``, ``chip_arrays_per_macro``,
-    ``chip_clock_hz``, ``chip_area_overhead`` and ``tech_*``.
+    ``clock_hz`` (ungrouped: every clocked component reads it), ``chip_area_overhead`` and
+    ``tech_*``.
     """
 
     tile: Tile
@@ -196,14 +200,16 @@ class Chip:
     clock_hz: float
     area_overhead: float
     tech: Tech
+    offchip: OffChipMemory
 
     PREFIX: ClassVar[str] = "chip"
     FIELDS: ClassVar[tuple[str, ...]] = (
-        "tiles", "cores_per_tile", "macros_per_core", "arrays_per_macro", "clock_hz", "area_overhead",
+        "tiles", "cores_per_tile", "macros_per_core", "arrays_per_macro", "area_overhead",
     )
     #: The component classes a chip is built of.
     COMPONENTS: ClassVar[tuple[type[Component], ...]] = (
         ADC, DAC, CellArray, SampleHold, ShiftAdd, VFU, RegisterFile, SharedMemory, Router,
+        OffChipMemory,
     )
 
     def __post_init__(self) -> None:
@@ -215,7 +221,7 @@ class Chip:
     @classmethod
     def param_keys(cls) -> frozenset[str]:
         """Every flat parameter name a chip (and its components) reads."""
-        keys = {f"{cls.PREFIX}_{k}" for k in cls.FIELDS} | set(TECH_KEYS)
+        keys = {f"{cls.PREFIX}_{k}" for k in cls.FIELDS} | set(TECH_KEYS) | {CLOCK_KEY}
         for c in cls.COMPONENTS:
             keys |= c.param_keys()
         return frozenset(keys)
@@ -229,8 +235,9 @@ class Chip:
                     macros=p.i("chip_macros_per_core"))
         tile = Tile(core=core, cores=p.i("chip_cores_per_tile"),
                     shared_memory=SharedMemory.from_params(p), router=Router.from_params(p))
-        return cls(tile=tile, tiles=p.i("chip_tiles"), clock_hz=p.f("chip_clock_hz"),
-                   area_overhead=p.f("chip_area_overhead"), tech=tech_from_params(p))
+        return cls(tile=tile, tiles=p.i("chip_tiles"), clock_hz=p.f(CLOCK_KEY),
+                   area_overhead=p.f("chip_area_overhead"), tech=tech_from_params(p),
+                   offchip=OffChipMemory.from_params(p))
 
     def with_tiles(self, tiles: int) -> Chip:
         """The same chip with ``tiles`` tiles (a scaled chip)."""
@@ -281,10 +288,10 @@ class Chip:
         out["overhead"] = self.area_overhead * sum(out.values())
         return out
 
-    @property
+    @cached_property
     def area_mm2(self) -> float:
         return sum(self.area_breakdown().values())
 
-    @property
+    @cached_property
     def leakage_w(self) -> float:
         return self.tiles * self.tile.leakage_w

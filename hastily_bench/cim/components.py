@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from typing import ClassVar
 
 from ..errors import UsageError
@@ -24,8 +25,8 @@ from .tech import Tech
 
 #: Keys of the ``[params.tech]`` group.
 TECH_KEYS: tuple[str, ...] = ("tech_node_nm", "tech_ref_node_nm", "tech_vdd_v")
-#: The chip clock (``[params.chip] clock_hz``), read by every clocked component.
-CLOCK_KEY = "chip_clock_hz"
+#: The chip clock (``clock_hz`` directly under ``[params]``), read by every clocked component.
+CLOCK_KEY = "clock_hz"
 
 
 def tech_from_params(p: ParamSet) -> Tech:
@@ -80,6 +81,7 @@ def sndr_db(bits: float) -> float:
     return bits * 20 * math.log10(2) + 10 * math.log10(1.5)
 
 
+@lru_cache(maxsize=4096)
 def survey_adc_energy_j(bits: float, rate_hz: float) -> float:
     """Best-case energy per conversion of the survey model (Andrulis et al.).
 
@@ -92,6 +94,7 @@ def survey_adc_energy_j(bits: float, rate_hz: float) -> float:
     return 1.0 / (2.0 * 10 ** ((foms - sndr_db(bits)) / 10))
 
 
+@lru_cache(maxsize=4096)
 def survey_adc_area_mm2(bits: float, rate_hz: float, node_nm: float) -> float:
     """Area of the survey model's regression (energy enters in pJ, as in the survey data)."""
     c = SURVEY_AREA_COEFFS
@@ -142,11 +145,12 @@ class ADC(Component):
     ref_leakage_w: float
     ref_node_nm: float
     node_nm: float
+    energy_scale: float = 1.0
 
     PREFIX: ClassVar[str] = "adc"
     FIELDS: ClassVar[tuple[str, ...]] = (
         "bits", "sample_rate_hz", "rate_law", "ref_bits", "ref_sample_rate_hz", "ref_energy_j",
-        "ref_area_mm2", "ref_leakage_w", "ref_node_nm",
+        "ref_area_mm2", "ref_leakage_w", "ref_node_nm", "energy_scale",
     )
     SHARED: ClassVar[tuple[str, ...]] = ("tech_node_nm",)
 
@@ -169,10 +173,10 @@ class ADC(Component):
             ref_sample_rate_hz=p.f(f"{prefix}_ref_sample_rate_hz"),
             ref_energy_j=p.f(f"{prefix}_ref_energy_j"), ref_area_mm2=p.f(f"{prefix}_ref_area_mm2"),
             ref_leakage_w=p.f(f"{prefix}_ref_leakage_w"), ref_node_nm=p.f(f"{prefix}_ref_node_nm"),
-            node_nm=p.f("tech_node_nm"),
+            node_nm=p.f("tech_node_nm"), energy_scale=p.f(f"{prefix}_energy_scale"),
         )
 
-    @property
+    @cached_property
     def rate_hz(self) -> float:
         """Conversions per second at the configured resolution."""
         if self.rate_law == "sar":
@@ -184,25 +188,29 @@ class ADC(Component):
         """Seconds per conversion (``1 / rate_hz``)."""
         return 1.0 / self.rate_hz
 
-    @property
+    @cached_property
     def energy_j(self) -> float:
-        """Energy per conversion: ``ref_energy_j x E_survey(bits, rate) / E_survey(ref)``."""
-        return self.ref_energy_j * (survey_adc_energy_j(self.bits, self.rate_hz)
+        """Energy per conversion: ``energy_scale x ref_energy_j x E_survey(bits, rate) / E_survey(ref)``.
+
+        ``energy_scale`` (1 = the anchor design) moves the whole design up or down in
+        energy, leakage included (leakage is a fixed share of dynamic power).
+        """
+        return self.energy_scale * self.ref_energy_j * (survey_adc_energy_j(self.bits, self.rate_hz)
                                     / survey_adc_energy_j(self.ref_bits, self.ref_sample_rate_hz))
 
-    @property
+    @cached_property
     def area_mm2(self) -> float:
         """Area: ``ref_area_mm2 x A_survey(bits, rate, node) / A_survey(ref)``."""
         return self.ref_area_mm2 * (
             survey_adc_area_mm2(self.bits, self.rate_hz, self.node_nm)
             / survey_adc_area_mm2(self.ref_bits, self.ref_sample_rate_hz, self.ref_node_nm))
 
-    @property
+    @cached_property
     def power_w(self) -> float:
         """Dynamic power while converting back to back."""
         return self.energy_j * self.rate_hz
 
-    @property
+    @cached_property
     def leakage_w(self) -> float:
         """Leakage, a fixed share of dynamic power (hwcomponents-adc's assumption) scaled from the anchor."""
         return self.ref_leakage_w * self.power_w / (self.ref_energy_j * self.ref_sample_rate_hz) \
@@ -394,11 +402,6 @@ class CellArray(Component):
             if self.lut_entry_bits < 1 or self.lut_entry_bits > self.cols:
                 raise UsageError(f"array_lut_entry_bits={self.lut_entry_bits} must be 1..{self.cols} "
                                  "(an entry lies within one row)")
-            if self.lut_rows > self.rows:
-                raise UsageError(
-                    f"array_lut_entries={self.lut_entries}: a table of {self.lut_entries} x "
-                    f"{self.lut_entry_bits}-bit entries needs {self.lut_rows} rows, the array has "
-                    f"{self.rows} (at most {self.lut_capacity_entries} entries fit)")
 
     @classmethod
     def from_params(cls, p: ParamSet, prefix: str = "array") -> CellArray:
@@ -444,6 +447,11 @@ class CellArray(Component):
     def lut_rows(self) -> int:
         """Rows of the ROM table (0 without a table)."""
         return _ceil_div(self.lut_entries, self.lut_entries_per_row) if self.lut_entries else 0
+
+    @property
+    def lut_arrays(self) -> int:
+        """Arrays one copy of the table spans (1 while it fits under one array's rows)."""
+        return _ceil_div(self.lut_rows, self.rows) if self.lut_entries else 0
 
     @property
     def lut_bits(self) -> int:
@@ -509,16 +517,14 @@ EXP_RESIDUALS = ("none", "linear")
 
 @dataclass(frozen=True)
 class ExpRoutine:
-    """``e^x`` as a routine of elementary VFU steps (per element).
+    """``e^x`` as a routine of elementary VFU steps (per element); see :meth:`steps`.
 
-    ``e^x = 2^n x 2^f`` with ``t = x log2(e)``, ``n = floor(t)``, ``f = t - n``
-    (range reduction: mul, floor, sub); then ``2^f`` either by a polynomial of
-    ``poly_degree`` in Horner form (``degree`` x (mul + add)) or by a table of
-    ``table_entries`` (index ``d = floor(f x entries)``: mul, floor; the read:
-    ``table_cycles`` on the VFU, or nothing on the VFU when the table lies
-    elsewhere, e.g. in the UCLM arrays); with a table, ``residual = "linear"``
-    multiplies by ``1 + r``, ``r = (f x entries - d) x ln2 / entries`` (sub,
-    mul, mul, add); finally the scale by ``2^n`` (shift).
+    ``method = "polynomial"``: range reduction to ``2^n x 2^f`` and a Horner
+    polynomial of ``poly_degree`` for ``2^f``. ``method = "table"``: fixed-point
+    reduction whose bit fields give ``n`` and the table index ``d``, a read of
+    ``2^(d / entries)`` (``table_cycles`` on the VFU, or none on the VFU when the
+    table lies elsewhere, e.g. in the UCLM arrays: ``external_table=True``), and
+    with ``residual = "linear"`` a factor ``1 + r``.
     """
 
     method: str = "polynomial"
@@ -558,6 +564,23 @@ class ExpRoutine:
         return s
 
 
+def exp_table_max_rel_error(entries: int, residual: str = "none") -> float:
+    """Worst relative error of ``2^f`` from a table of ``2^(d / entries)`` (before rounding).
+
+    ``none``: the table value at the start of each interval, off by up to
+    ``2^(1/entries) - 1``; ``linear``: the remainder ``e^r`` (``0 <= r < ln2 / entries``)
+    taken as ``1 + r``, off by up to ``(e^r - 1 - r) / e^r`` at the interval's end.
+    """
+    if entries < 1:
+        raise UsageError(f"a table needs at least one entry, got {entries}")
+    if residual not in EXP_RESIDUALS:
+        raise UsageError(f"exponent residual {residual!r} is not one of {', '.join(EXP_RESIDUALS)}")
+    r = math.log(2) / entries
+    if residual == "none":
+        return math.expm1(r)
+    return (math.expm1(r) - r) / math.exp(r)
+
+
 @dataclass(frozen=True)
 class VFU(Component):
     """A ``lanes``-wide vector functional unit with a cycle count and energy per elementary op.
@@ -583,6 +606,11 @@ class VFU(Component):
         "exp_table_cycles", "exp_residual",
     )
     SHARED: ClassVar[tuple[str, ...]] = (*TECH_KEYS, CLOCK_KEY)
+
+    def __hash__(self) -> int:  # the op tables are dicts: hash their items
+        return hash((self.lanes, self.clock_hz, tuple(sorted(self.cycles.items())),
+                     tuple(sorted(self.energies_j.items())), self.area_mm2_per_lane,
+                     self.leakage_w_per_lane, self.exp, self.tech))
 
     def __post_init__(self) -> None:
         if self.lanes < 1:
@@ -791,3 +819,43 @@ class Router(Component):
     def tree_reduce_energy_j(self, participants: int, payload_bytes: int = 4) -> float:
         """Each of the ``participants - 1`` tree edges carries the payload once, one hop."""
         return (participants - 1) * payload_bytes * self.energy_j_per_byte
+
+
+@dataclass(frozen=True)
+class OffChipMemory(Component):
+    """The off-chip memory interface (DRAM or a chip-to-chip link) a model may stream through.
+
+    ``transfer_s(b) = latency_s + b / bandwidth_bytes_per_s``; ``b x energy_j_per_byte``.
+    Not node-scaled (DRAM cores and I/O do not shrink with logic); its PHY area is not
+    modelled (``area_mm2 = 0``).
+    """
+
+    bandwidth_bytes_per_s: float
+    energy_j_per_byte: float
+    latency_s: float
+
+    PREFIX: ClassVar[str] = "offchip"
+    FIELDS: ClassVar[tuple[str, ...]] = ("bandwidth_bytes_per_s", "energy_j_per_byte", "latency_s")
+
+    def __post_init__(self) -> None:
+        if self.bandwidth_bytes_per_s <= 0:
+            raise UsageError(f"offchip_bandwidth_bytes_per_s must be positive, got {self.bandwidth_bytes_per_s}")
+
+    @classmethod
+    def from_params(cls, p: ParamSet, prefix: str = "offchip") -> OffChipMemory:
+        return cls(bandwidth_bytes_per_s=p.f(f"{prefix}_bandwidth_bytes_per_s"),
+                   energy_j_per_byte=p.f(f"{prefix}_energy_j_per_byte"), latency_s=p.f(f"{prefix}_latency_s"))
+
+    def transfer_s(self, nbytes: float) -> float:
+        return self.latency_s + nbytes / self.bandwidth_bytes_per_s if nbytes > 0 else 0.0
+
+    def energy_j(self, nbytes: float) -> float:
+        return nbytes * self.energy_j_per_byte
+
+    @property
+    def area_mm2(self) -> float:
+        return 0.0
+
+    @property
+    def leakage_w(self) -> float:
+        return 0.0

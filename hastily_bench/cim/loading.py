@@ -113,8 +113,8 @@ def load_component_preset(
     return load_component_params(section, str(path), consumers=consumers)
 
 
-def example_preset_path(name: str = "hastily") -> Path:
-    """Path of a preset shipped in ``hastily_bench/cim/presets/`` (``hastily``)."""
+def example_preset_path(name: str) -> Path:
+    """Path of a preset shipped in ``hastily_bench/cim/presets/`` (``hastily-paper``: the paper's chip)."""
     path = Path(str(resources.files("hastily_bench.cim").joinpath("presets", f"{name}.toml")))
     if not path.is_file():
         raise UsageError(f"no CIM component preset named {name!r}")

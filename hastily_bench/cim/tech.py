@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..errors import UsageError
 
@@ -66,11 +67,13 @@ def _energy_at(node_nm: float, vdd_v: float) -> float:
     return _interp_loglog(node_nm, table, 0.5)
 
 
+@lru_cache(maxsize=1024)
 def area_factor(to_nm: float, from_nm: float) -> float:
     """Multiply an area given at ``from_nm`` by this to get it at ``to_nm``."""
     return _interp_loglog(to_nm, _AREA_VS_32NM, 1.0) / _interp_loglog(from_nm, _AREA_VS_32NM, 1.0)
 
 
+@lru_cache(maxsize=1024)
 def energy_factor(to_nm: float, from_nm: float, vdd_v: float = 0.8) -> float:
     """Multiply a dynamic energy (or leakage power) given at ``from_nm`` by this for ``to_nm``."""
     return _energy_at(to_nm, vdd_v) / _energy_at(from_nm, vdd_v)

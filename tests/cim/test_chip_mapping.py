@@ -26,7 +26,7 @@ BERT_BASE = {"qkv": (768, 2304), "out": (768, 768), "ffn1": (768, 3072), "ffn2":
 
 @pytest.fixture(scope="module")
 def params() -> ParamSet:
-    return load_component_preset(example_preset_path("hastily"), consumers=[Chip.param_keys()])
+    return load_component_preset(example_preset_path("hastily-paper"), consumers=[Chip.param_keys()])
 
 
 @pytest.fixture(scope="module")

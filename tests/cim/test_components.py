@@ -22,6 +22,7 @@ from hastily_bench.cim import (
     area_factor,
     energy_factor,
     example_preset_path,
+    exp_table_max_rel_error,
     load_component_preset,
     survey_adc_area_mm2,
     survey_adc_energy_j,
@@ -35,7 +36,7 @@ PUMA_6BIT_ENERGY = 1.35e-3 * 75e-9 / 128  # 1.35 mW over 75 ns, per conversion
 
 @pytest.fixture(scope="module")
 def params() -> ParamSet:
-    return load_component_preset(example_preset_path("hastily"), consumers=[Chip.param_keys()])
+    return load_component_preset(example_preset_path("hastily-paper"), consumers=[Chip.param_keys()])
 
 
 def adc(bits: int = 6, rate: float = PUMA_6BIT_RATE, law: str = "fixed", node: float = 32.0) -> ADC:
@@ -141,9 +142,10 @@ def test_lookup_table_rows_and_capacity(params: ParamSet) -> None:
     assert _array(params, lut_entries=64).lut_rows == 16
 
 
-def test_table_larger_than_the_array_is_refused(params: ParamSet) -> None:
-    with pytest.raises(UsageError, match="needs 128 rows, the array has 64"):
-        _array(params, lut_entries=512)
+def test_table_larger_than_the_array_spans_arrays(params: ParamSet) -> None:
+    big = _array(params, lut_entries=512)  # 512 x 16 bits = 128 rows of 64 columns
+    assert big.lut_rows == 128 and big.lut_arrays == 2
+    assert _array(params, lut_entries=128).lut_arrays == 1 and _array(params, lut_entries=0).lut_arrays == 0
 
 
 def test_cell_kind_rules(params: ParamSet) -> None:
@@ -241,3 +243,26 @@ def test_components_scale_with_the_node(params: ParamSet) -> None:
     assert at16.area_mm2 < at32.area_mm2
     assert at16.core.vfu.op_energy_j("add") < at32.core.vfu.op_energy_j("add")
     assert at16.macro.mvm_s(8) == at32.macro.mvm_s(8)  # latency is not node-scaled
+
+
+def test_table_error_falls_with_entries_and_the_residual() -> None:
+    assert exp_table_max_rel_error(128) == pytest.approx(2 ** (1 / 128) - 1)  # 0.54 %
+    assert exp_table_max_rel_error(128, "linear") == pytest.approx((math.log(2) / 128) ** 2 / 2, rel=0.01)
+    errs = [exp_table_max_rel_error(e, res) for res in ("none", "linear") for e in (16, 64, 128, 256)]
+    assert errs[:4] == sorted(errs[:4], reverse=True) and errs[4:] == sorted(errs[4:], reverse=True)
+    assert all(lin < none for lin, none in zip(errs[4:], errs[:4], strict=True))
+
+
+def test_components_hash(params: ParamSet) -> None:
+    assert hash(Chip.from_params(params)) == hash(Chip.from_params(params))
+    assert len({Chip.from_params(params), Chip.from_params(params.override("vfu_lanes", "8"))}) == 2
+
+
+def test_offchip_memory(params: ParamSet) -> None:
+    chip = Chip.from_params(params)
+    m = chip.offchip
+    assert m.transfer_s(1e9) == pytest.approx(100e-9 + 1e9 / 100e9) and m.transfer_s(0) == 0.0
+    assert m.energy_j(1e6) == pytest.approx(162.5e-6)
+    assert "offchip_bandwidth_bytes_per_s" in Chip.param_keys()
+    with pytest.raises(UsageError, match="must be positive"):
+        type(m)(bandwidth_bytes_per_s=0.0, energy_j_per_byte=0.0, latency_s=0.0)

@@ -25,7 +25,7 @@ MODEL_KEYS = {"weight_bits", "input_bits"}
 
 
 def load() -> ParamSet:
-    table = load_toml(example_preset_path())["params"]
+    table = load_toml(example_preset_path("hastily-paper"))["params"]
     table["weight_bits"] = {"value": 8, "unit": "bits", "source": "paper", "note": "INT8"}
     table["input_bits"] = {"value": 8, "unit": "bits", "source": "paper", "note": "INT8"}
     return load_component_params(table, "example", consumers=[Chip.param_keys(), MODEL_KEYS])

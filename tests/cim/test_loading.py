@@ -55,7 +55,7 @@ def test_malformed_tables_fail_in_one_line(table: dict[str, object], msg: str) -
 
 
 def test_a_key_no_component_reads_fails_loading() -> None:
-    doc = load_toml(example_preset_path())
+    doc = load_toml(example_preset_path("hastily-paper"))
     doc["params"]["adc"]["bit"] = spec(6)  # misspelt
     with pytest.raises(UsageError, match=r"'adc_bit' read by no component \(did you mean 'adc_bits'") as exc:
         load_component_params(doc["params"], "p.toml", consumers=[Chip.param_keys()])
@@ -65,7 +65,7 @@ def test_a_key_no_component_reads_fails_loading() -> None:
 
 
 def test_a_key_a_component_needs_must_be_present() -> None:
-    table = flatten_params(load_toml(example_preset_path())["params"], origin="x")
+    table = flatten_params(load_toml(example_preset_path("hastily-paper"))["params"], origin="x")
     del table["adc_ref_bits"]
     with pytest.raises(UsageError, match="missing parameter 'adc_ref_bits'"):
         load_component_params(table, "p.toml", consumers=[Chip.param_keys()])
@@ -78,7 +78,7 @@ def test_check_consumed_accepts_exact_cover() -> None:
 
 
 def test_shipped_example_preset_loads_and_every_value_has_a_source() -> None:
-    p = load_component_preset(example_preset_path("hastily"), consumers=[Chip.param_keys()])
+    p = load_component_preset(example_preset_path("hastily-paper"), consumers=[Chip.param_keys()])
     assert set(p) == set(Chip.param_keys())
     assert ADC.param_keys() <= set(p)
     for param in p.values():
