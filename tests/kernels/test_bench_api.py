@@ -10,7 +10,8 @@ from rich.console import Console
 from hastily_bench import bench, kernels
 
 
-def test_run_bench_small_and_render() -> None:
+def test_run_bench_small_and_render(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench, "_SETTLE_S", 0.0)  # the pause between libraries: not needed here
     paths = kernels.simd_paths()
     report = bench.run_bench(seq_lens=(64,), heads=2, head_dim=16, repeats=1, warmup=0,
                              include=("numpy", "onnxruntime"), simd_paths=paths or None,
