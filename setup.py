@@ -11,6 +11,9 @@ Environment switches (all optional):
     per SIMD level (``kernels/simd/hb_level_*.c`` with the flags of ``_LEVEL_FLAGS``) and the
     best level the CPU supports is chosen at import (``hastily_bench.kernels.backend()``), so
     no ``-march=native`` is needed and a wheel runs on any x86-64 (aarch64: scalar).
+``HASTILY_TARGET_MACHINE=aarch64``
+    the machine to build for when it is not this one's ``platform.machine()``: only x86
+    builds the AVX2 and AVX-512 levels.
 """
 
 from __future__ import annotations
@@ -78,7 +81,8 @@ _LEVEL_FLAGS = {
     "avx2": ["-mavx2"],
     "avx512": ["-mavx2", "-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mavx512vnni"],
 }
-_MSVC_LEVEL_FLAGS = {"avx2": ["/arch:AVX2"], "avx512": ["/arch:AVX512"]}
+#: MSVC: AVX2 only (its /arch:AVX512 does not enable the VNNI the avx512 level needs).
+_MSVC_LEVEL_FLAGS = {"avx2": ["/arch:AVX2"]}
 #: A probe per level: the intrinsics it needs must compile with its flags.
 _LEVEL_PROBE = {
     "avx2": "#include <immintrin.h>\nint main(void){__m256i a = _mm256_set1_epi32(1);"
