@@ -15,6 +15,7 @@ the Python wrapper validates them.
 """
 
 from cython.parallel cimport parallel, prange
+from libc.math cimport ceil
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
@@ -63,6 +64,11 @@ def peak_ops(int level, int kind, int64_t iters, int n_threads):
     return int(total)
 
 
+cdef enum:
+    # Largest table of probabilities by distance to the row maximum (int16 entries): 256 KiB.
+    Q15_TABLE_MAX = 131072
+
+
 cdef inline int64_t _round_up(int64_t n, int64_t m) noexcept nogil:
     return (n + m - 1) // m * m
 
@@ -80,7 +86,8 @@ def scratch_bytes(int64_t lq, int64_t lk, int64_t d, int n_threads, int level):
     cdef int64_t lk16 = _round_up(lk, HB_KB)
     cdef int64_t lk2 = _round_up(lk, 2)
     cdef int64_t dv = _round_up(d, HB_DC)
-    shared = lk16 * P * 2 * 2 + lk2 * dv * 2
+    # packed K and V, and at most the probability table (with its ramp, while it is built)
+    shared = lk16 * P * 2 * 2 + lk2 * dv * 2 + (Q15_TABLE_MAX + 2) * 2 + Q15_TABLE_MAX * 4
     per_thread = HB_QB * (P * 4 + lk16 * 4 + lk2 * 2 + dv * 8 + 8)
     return int(shared + per_thread * max(n_threads, 1))
 
@@ -124,13 +131,41 @@ def attention(const int8_t[:, :, ::1] q, const int8_t[:, :, ::1] k, const int8_t
     cdef int32_t lo, hi
     cdef int64_t failed = 0
     cdef int32_t tab32[128]
+    cdef int16_t *Etab = NULL
+    cdef int32_t *ramp = NULL
+    cdef int64_t K = 0
+    cdef int64_t row_sum
     hb_table_q15(&table[0], tab32)
+
+    # Probabilities by distance to the row maximum, delta = max S - S: E depends on delta
+    # only, and is 0 once c * delta >= 11.2 (e^-11.2 * 2^15 < 0.46 even with the table's
+    # 0.6 % error), so Etab[delta] for delta < K = ceil(11.3 / c) and Etab[K] = 0 give every
+    # probability. Etab comes from ops.exp_row_q15 itself on the row 0, -1, ..., -(K-1): the
+    # same bits. Used when the table is small and the call has many more scores than entries.
+    if c * Q15_TABLE_MAX > 11.3:
+        K = <int64_t> ceil(11.3 / c)
+    if K < 1 or K > Q15_TABLE_MAX or H * Lq * Lk < 8 * K:
+        K = 0
+    if K:
+        Etab = <int16_t *> malloc((K + 2) * sizeof(int16_t))
+        ramp = <int32_t *> malloc(K * sizeof(int32_t))
+        if Etab == NULL or ramp == NULL:
+            free(Etab)
+            free(ramp)
+            raise MemoryError("attention_int8: could not allocate the probability table")
+        for j in range(K):
+            ramp[j] = <int32_t> -j
+        ops.exp_row_q15(ramp, K, c, &table[0], tab32, mode, Etab)
+        Etab[K] = 0
+        Etab[K + 1] = 0
+        free(ramp)
 
     Kp = <int16_t *> malloc(lk16 * P * 2 * sizeof(int16_t))
     Vp = <int16_t *> malloc(lk2 * Dv * sizeof(int16_t))
     if Kp == NULL or Vp == NULL:
         free(Kp)
         free(Vp)
+        free(Etab)
         raise MemoryError("attention_int8: could not allocate the packed K/V buffers")
 
     # One parallel region for the whole call: per head, the threads pack K and V together
@@ -194,8 +229,14 @@ def attention(const int8_t[:, :, ::1] q, const int8_t[:, :, ::1] k, const int8_t
                 for r in range(HB_QB):
                     E[r * lk2 + lk2 - 1] = 0
                     if r < nr:
-                        sums[r] = ops.exp_row_q15(S + r * lk16, Lk, c, &table[0], tab32,
-                                                    mode, E + r * lk2)
+                        row_sum = -1
+                        if Etab != NULL:
+                            row_sum = ops.q15_from_table(S + r * lk16, Lk, Etab, K,
+                                                         E + r * lk2)
+                        if row_sum < 0:
+                            row_sum = ops.exp_row_q15(S + r * lk16, Lk, c, &table[0], tab32,
+                                                      mode, E + r * lk2)
+                        sums[r] = row_sum
                     else:
                         memset(E + r * lk2, 0, lk2 * sizeof(int16_t))
                         sums[r] = 1
@@ -218,5 +259,6 @@ def attention(const int8_t[:, :, ::1] q, const int8_t[:, :, ::1] k, const int8_t
         free(sums)
     free(Kp)
     free(Vp)
+    free(Etab)
     if failed:
         raise MemoryError("attention_int8: could not allocate the per-thread scratch")

@@ -40,6 +40,8 @@ cdef extern from "hb_simd.h" nogil:
                         const int16_t *Vp, int64_t Dv, int64_t *A) noexcept nogil
         int64_t (*exp_row_q15)(const int32_t *S, int64_t n, double c, const double *tab,
                                const int32_t *tab32, int mode, int16_t *E) noexcept nogil
+        int64_t (*q15_from_table)(const int32_t *S, int64_t n, const int16_t *Etab,
+                                  int64_t K, int16_t *E) noexcept nogil
 
     int hb_cpu_level() noexcept
     int64_t hb_peak(int level, int kind, int64_t iters, int32_t *sink) noexcept

@@ -910,9 +910,78 @@ static int64_t hb_exp_row_q15_any(const int32_t *S, int64_t n, double c, const d
     return -1;
 }
 
+/* Q0.15 probabilities by table: E[j] = Etab[min(m - S[j], K)], m = max S. The probability of
+   a score depends only on its integer distance to the row maximum, delta = m - S (x = c *
+   (float64(S) - float64(m)) = c * -float64(delta), both conversions and the difference
+   exact), so the caller computes Etab[delta] once per call with exp_row_q15 itself (the same
+   bits) for delta < K, where c * K >= 11.3 makes every later E zero. Returns the sum, -1 when
+   m - min S does not fit an int32. */
+static int64_t hb_q15_from_table(const int32_t *S, int64_t n, const int16_t *Etab, int64_t K,
+                                 int16_t *E) {
+    int32_t m, mn;
+    int64_t j = 0, sum = 0;
+    hb_row_minmax(S, n, &m, &mn);
+    if ((int64_t)m - (int64_t)mn > (int64_t)INT32_MAX) return -1;
+#if HB_TARGET == HB_LEVEL_AVX512
+    {
+        const __m512i mv = _mm512_set1_epi32(m), kv = _mm512_set1_epi32((int32_t)K);
+        const __m512i lo16 = _mm512_set1_epi32(0xffff);
+        while (j + 16 <= n) {
+            __m512i acc = _mm512_setzero_si512();  /* int32 lane sums, flushed every 4096 */
+            int64_t jc = j + 16 * 4096;
+            if (jc > n) jc = n;
+            for (; j + 16 <= jc; j += 16) {
+                const __m512i d = _mm512_min_epu32(
+                    _mm512_sub_epi32(mv, _mm512_loadu_si512((const void *)(S + j))), kv);
+                /* 32-bit reads at Etab + 2 delta: the low half is the entry */
+                const __m512i q = _mm512_and_si512(
+                    _mm512_i32gather_epi32(d, (const void *)Etab, 2), lo16);
+                acc = _mm512_add_epi32(acc, q);
+                _mm256_storeu_si256((__m256i *)(E + j), _mm512_cvtepi32_epi16(q));
+            }
+            sum += _mm512_reduce_add_epi64(_mm512_add_epi64(
+                _mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc)),
+                _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(acc, 1))));
+        }
+    }
+#elif HB_TARGET == HB_LEVEL_AVX2
+    {
+        const __m256i mv = _mm256_set1_epi32(m), kv = _mm256_set1_epi32((int32_t)K);
+        const __m256i lo16 = _mm256_set1_epi32(0xffff);
+        while (j + 8 <= n) {
+            __m256i acc = _mm256_setzero_si256();  /* int32 lane sums, flushed every 4096 */
+            int64_t t[4];
+            int64_t jc = j + 8 * 4096;
+            if (jc > n) jc = n;
+            for (; j + 8 <= jc; j += 8) {
+                const __m256i d = _mm256_min_epu32(
+                    _mm256_sub_epi32(mv, _mm256_loadu_si256((const __m256i *)(S + j))), kv);
+                const __m256i q = _mm256_and_si256(
+                    _mm256_i32gather_epi32((const int *)Etab, d, 2), lo16);
+                acc = _mm256_add_epi32(acc, q);
+                _mm_storeu_si128((__m128i *)(E + j), _mm_packs_epi32(
+                    _mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1)));
+            }
+            _mm256_storeu_si256((__m256i *)t, _mm256_add_epi64(
+                _mm256_cvtepi32_epi64(_mm256_castsi256_si128(acc)),
+                _mm256_cvtepi32_epi64(_mm256_extracti128_si256(acc, 1))));
+            sum += (t[0] + t[1]) + (t[2] + t[3]);
+        }
+    }
+#endif
+    for (; j < n; j++) {
+        const uint32_t d = (uint32_t)m - (uint32_t)S[j];
+        const int16_t q = Etab[d < (uint32_t)K ? d : (uint32_t)K];
+        E[j] = q;
+        sum += q;
+    }
+    return sum;
+}
+
 /* The one exported symbol of this level. */
 HB_HIDDEN const hb_ops HB_OPS_NAME = {
     HB_TARGET == HB_LEVEL_AVX512 ? "avx512" : HB_TARGET == HB_LEVEL_AVX2 ? "avx2" : "scalar",
     HB_TARGET, HB_KB, HB_DC,
     hb_exp_array, hb_softmax_row_any, hb_qk_block, hb_pv_tile, hb_exp_row_q15_any,
+    hb_q15_from_table,
 };

@@ -53,6 +53,11 @@ typedef struct hb_ops {
     /* attention: one score row -> Q0.15 probabilities, mode 0, 1 or 2; returns their sum */
     int64_t (*exp_row_q15)(const int32_t *S, int64_t n, double c, const double *tab,
                            const int32_t *tab32, int mode, int16_t *E);
+    /* attention: the same probabilities read from a table of them by distance to the row
+       maximum (Etab[K] = 0, Etab padded by one entry); returns their sum, or -1 when the row
+       does not fit (max - min >= 2^31): the caller then uses exp_row_q15 */
+    int64_t (*q15_from_table)(const int32_t *S, int64_t n, const int16_t *Etab, int64_t K,
+                              int16_t *E);
 } hb_ops;
 
 /* The highest level this CPU (and its operating system) can execute, HB_LEVEL_*. */

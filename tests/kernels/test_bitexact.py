@@ -216,3 +216,22 @@ def test_softmax_row_lengths_and_fast_path_edge(path: str, n: int) -> None:
             for residual in ("none", "linear"):
                 assert_array_equal(kernels.softmax_lut(s, scale, residual=residual),
                                    reference.softmax_lut(s, scale, residual=residual))
+
+
+def test_attention_probability_table_long_rows() -> None:
+    """c = 0.1 * 0.1 / 8: the probability table has K = ceil(11.3 / c) = 9040 entries and the
+    call 4 x 40000 = 160000 >= 8 K scores, so the table path runs, on rows longer than the
+    8 x 4096 keys after which its int32 lane sums are flushed; scores spread far past K.
+    Every path in one test: the reference (the slow part) is computed once per mode."""
+    rng = np.random.default_rng(8)
+    q = rng.integers(-128, 128, (1, 4, 64), dtype=np.int8)
+    k = rng.integers(-128, 128, (1, 40000, 64), dtype=np.int8)
+    v = rng.integers(-128, 128, (1, 40000, 64), dtype=np.int8)
+    for softmax, residual in (("lut", "none"), ("lut", "linear"), ("exact", "linear")):
+        want = reference.attention_int8(q, k, v, 0.1, 0.1, 0.01, softmax=softmax,
+                                        residual=residual)
+        for path in PATHS:
+            with _on(path):
+                got = kernels.attention_int8(q, k, v, 0.1, 0.1, 0.01, softmax=softmax,
+                                             residual=residual)
+            assert_array_equal(got, want, err_msg=f"{path} {softmax} {residual}")
