@@ -31,12 +31,13 @@ try:  # typer >= 0.22 vendors click
     from typer._click.exceptions import ClickException, NoArgsIsHelpError
     from typer._click.exceptions import UsageError as CliUsageError
 except ImportError:  # pragma: no cover - older typer on top of click
-    from click.exceptions import ClickException, NoArgsIsHelpError  # type: ignore[no-redef]
-    from click.exceptions import UsageError as CliUsageError  # type: ignore[no-redef]
+    from click.exceptions import ClickException, NoArgsIsHelpError  # type: ignore[no-redef,assignment,unused-ignore]
+    from click.exceptions import UsageError as CliUsageError  # type: ignore[no-redef,assignment,unused-ignore]
 
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_RESULT_ERRORS = 3
+EXIT_INTERRUPTED = 130
 PROGRESS_MIN_POINTS = 40
 
 app = typer.Typer(
@@ -560,9 +561,17 @@ def plot(
     figure: Annotated[list[str] | None, typer.Option(
         "--figure", help="Only these figures (repeatable): speedup, tops_per_w, memory, breakdown, ablation.")] = None,
 ) -> None:
-    """Draw the paper's figures from a saved results file (needs hastily-bench[plot])."""
+    """Draw the paper's figures from a saved results file, or a saved sweep's Pareto figure."""
     from .plots import FIGURES, draw_all
     from .results import load_document
+    from .sweep.runner import is_sweep_output
+
+    if is_sweep_output(results):  # a sweep's .jsonl or .summary.json: its Pareto figure
+        from .plots import draw_sweep
+
+        for path in draw_sweep(results, output):
+            err.print(f"wrote {path}")
+        return
 
     doc = load_document(results)
     skipped: list[str] = []
@@ -623,6 +632,113 @@ def bench(
                   f"{mem.extra_maxrss_bytes / 2**20:.1f} MiB beyond inputs and output "
                   f"(limit {mem.limit_bytes / 2**20:.0f} MiB, {'ok' if mem.ok else 'OVER'}; "
                   f"kernel scratch {mem.kernel_scratch_bytes / 2**20:.1f} MiB, {mem.seconds:.1f} s)")
+
+
+class Executor(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
+@app.command()
+def sweep(
+    workloads: Annotated[list[str], typer.Argument(
+        help="Workload names or files, or one sweep file (SPEC.toml with a [grid] table).")],
+    accelerator: Annotated[list[str] | None, typer.Option(
+        "-a", "--accelerator", help="Accelerator (repeatable); default: the built-in default set.")] = None,
+    seq_len: Annotated[list[int] | None, typer.Option(
+        "-l", "--seq-len", help="Sequence length (repeatable); default 1024.")] = None,
+    batch: Annotated[list[int] | None, typer.Option("-b", "--batch", help="Batch size (repeatable); default 1.")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Fixed override for every point: ACCELERATOR.PARAM=VALUE (repeatable).")] = None,
+    grid: Annotated[list[str] | None, typer.Option(
+        "--grid", "-g", help="Swept parameter: ACCEL.PARAM=4,6,8 | 8:64:x2 | 0.5e9:2e9:5 | 1:10:+3 (repeatable).")] = None,
+    constraint: Annotated[list[str] | None, typer.Option(
+        "--constraint", "-c", help="Feasibility: METRIC OP NUMBER, e.g. 'area_mm2 <= 400' (repeatable).")] = None,
+    objective: Annotated[list[str] | None, typer.Option(
+        "--objective", help="Pareto objective max:METRIC or min:METRIC (repeatable); default max:tops max:tops_per_w min:area_mm2.")] = None,
+    output: Annotated[Path, typer.Option(
+        "-o", "--output", help="Rows (JSON Lines); the summary goes next to it as NAME.summary.json.")] = Path("sweep.jsonl"),
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", "-j", help="Worker processes (local) or local-cluster workers (dask); default: the machine's cores.")] = None,
+    executor: Annotated[Executor, typer.Option("--executor", help="local or dask.")] = Executor.local,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Dask scheduler address (tcp://HOST:8786); default: start a local cluster.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted sweep in --output.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --output.")] = False,
+    chunk_size: Annotated[int | None, typer.Option("--chunk-size", help="Points per task (default: automatic).")] = None,
+    plot_: Annotated[Path | None, typer.Option(
+        "--plot", help="Also draw the Pareto figure into this directory (pareto.png, pareto.svg).")] = None,
+    top: Annotated[int, typer.Option("--top", help="Front rows shown per workload and length.")] = 15,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json (the summary).")] = Format.table,
+) -> None:
+    """Sweep a design space: every grid point is a 'run' point; prints the Pareto front."""
+    from .sweep import is_sweep_file, load_sweep_file, prepare, run_sweep
+    from .sweep.render import render_front
+
+    host = State.host()
+    if fmt not in (Format.table, Format.json):
+        raise HastilyError("sweep prints table or json; the rows are always JSON Lines (-o)")
+    if top < 0:
+        raise HastilyError(f"--top must be >= 0, got {top}")
+    if resume and overwrite:
+        raise HastilyError("--resume and --overwrite contradict each other")
+    if len(workloads) == 1 and is_sweep_file(workloads[0]):
+        f = load_sweep_file(workloads[0])
+        names, accels, lens, batches = f.workloads, accelerator or f.accelerators, seq_len or f.seq_lens, batch or f.batches
+        sets, axes = [*f.sets, *(set_ or ())], [*f.grid, *(grid or ())]
+        cons, objs = constraint or f.constraints, objective or f.objectives
+    else:
+        names, accels, lens, batches = workloads, accelerator or [], seq_len or [], batch or []
+        sets, axes, cons, objs = set_ or [], grid or [], constraint or [], objective or []
+    check_output_path(output)
+    from .sweep.executors import check_executor
+
+    check_executor(executor.value, jobs=jobs, scheduler=scheduler)
+    if plot_ is not None and plot_.exists() and not plot_.is_dir():
+        raise HastilyError(f"--plot {plot_}: exists and is not a directory")
+    spec, ev = prepare(host, workloads=names, accelerators=accels, seq_lens=lens, batches=batches,
+                       sets=sets, grid=axes, constraints=cons, objectives=objs)
+    kwargs = dict(output=output, executor=executor.value, jobs=jobs, scheduler=scheduler,
+                  resume=resume, overwrite=overwrite, chunk_size=chunk_size,
+                  command=["hastily-bench", *sys.argv[1:]])
+    if err.is_terminal:
+        from rich.progress import TimeRemainingColumn
+
+        with Progress(TextColumn("sweeping"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"),
+                      TimeRemainingColumn(), console=err, transient=True) as progress:
+            task = progress.add_task("sweep", total=spec.total, rate="")
+
+            def show(done: int, total: int) -> None:
+                speed = progress.tasks[0].speed
+                progress.update(task, completed=done, total=total,
+                                rate=f"{speed:,.0f} points/s" if speed else "")
+
+            outcome = run_sweep(spec, ev, progress=show, **kwargs)  # type: ignore[arg-type]
+    else:
+        outcome = run_sweep(spec, ev, **kwargs)  # type: ignore[arg-type]
+    c = outcome.counts
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(outcome.summary_doc, indent=2) + "\n")
+    else:
+        render_front(outcome.summary_doc, out, top=top)
+        out.print(f"{outcome.done:,} of {outcome.total:,} points ({outcome.done - outcome.skipped:,} now"
+                  f"{f', {outcome.skipped:,} resumed' if outcome.skipped else ''}) in "
+                  f"{outcome.elapsed_s:.1f} s: {outcome.points_per_s:,.0f} points/s on {outcome.executor}; "
+                  f"ok {c['ok']:,}, unsupported {c['unsupported']:,}, error {c['error']:,}; "
+                  f"feasible {outcome.feasible:,}; front {len(outcome.front):,}")
+        out.print(f"rows: {outcome.output}   summary: {outcome.summary}")
+    if plot_ is not None and outcome.front:
+        from .plots import draw_sweep
+
+        for path in draw_sweep(outcome.summary, plot_):
+            err.print(f"wrote {path}")
+    if outcome.status == "interrupted":
+        err.print(f"hastily-bench: interrupted after {outcome.done:,} of {outcome.total:,} points; "
+                  "run the same command with --resume to continue")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if c["error"]:
+        raise typer.Exit(EXIT_RESULT_ERRORS)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -192,7 +192,15 @@ def validate_estimate(est: object) -> Estimate:
     if est.area_mm2 is not None:
         _check_number("area_mm2", est.area_mm2, positive=True)
     lat_sum, energy_sum = 0.0, static
+    inf = math.inf
     for c in est.breakdown:
+        if type(c) is OpCost and c.category in CATEGORIES and type(c.op) is str and c.op:
+            # fast path (sweeps validate millions of rows): plain finite floats >= 0
+            lat, en = c.latency_s, c.energy_j
+            if type(lat) is float and type(en) is float and 0.0 <= lat < inf and 0.0 <= en < inf:
+                lat_sum += lat
+                energy_sum += en
+                continue
         if not isinstance(c, OpCost):
             raise PluginError(f"breakdown holds {c!r}, not an OpCost")
         if not isinstance(c.op, str) or not c.op:
@@ -343,7 +351,11 @@ class RunDocument:
 
 
 def load_document(path: Path | str) -> RunDocument:
-    """Read a results JSON file, with one-line errors for every failure."""
+    """Read a results JSON file (or a sweep's ``.jsonl``), with one-line errors for every failure."""
+    if str(path).endswith(".jsonl"):
+        from .sweep.runner import load_sweep_document
+
+        return load_sweep_document(path)
     return RunDocument.from_dict(load_json(path), origin=str(path))
 
 
