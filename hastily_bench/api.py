@@ -65,7 +65,7 @@ from .cim import (  # CIM component library (issue 10), see docs/cim-components.
     survey_adc_energy_j,
 )
 from .costing import CostRules, EstimateBuilder, default_category
-from .errors import HastilyError, PluginError, Unsupported, UsageError
+from .errors import HastilyError, PluginError, UnknownParameter, Unsupported, UsageError
 from .graph import (
     CATEGORIES,
     GELU,
@@ -166,6 +166,8 @@ def configured_accelerator(
     if check is not None:
         try:
             check(params)
+        except UnknownParameter:
+            pass  # the plugin looked up a name its own parameters lack: its row says so
         except UsageError as exc:
             raise UsageError(f"{name}: {exc}") from None
         except KeyboardInterrupt:
@@ -240,9 +242,18 @@ def estimate_point(
         return failed_result(status="error", error=text, **common)  # type: ignore[arg-type]
     if numerics == "off":
         return result
+    if arith.softmax == "lut" and arith.lut_entries != KERNEL_LUT_ENTRIES:
+        # the kernels execute the paper's 128-entry table; another size is not measured
+        return replace(result, notes=(*result.notes, (
+            f"attention error not measured: the kernels execute a {KERNEL_LUT_ENTRIES}-entry "
+            f"table, this arithmetic uses {arith.lut_entries} entries")))
     # The kernels are ours, not the plugin's: a failure here is a bug to raise.
     attn_err = measure_attention_error(arith, graph, mode=numerics)
     return replace(result, attn_rel_error=attn_err)
+
+
+#: Entries of the table exponent the kernels execute (``hastily_bench.kernels.lut_exp``).
+KERNEL_LUT_ENTRIES = 128
 
 
 DEBUG_ENV = "HASTILY_DEBUG"

@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError, suggest
+from .errors import UnknownParameter, UsageError, suggest
 
 PARAMS_SCHEMA_VERSION = 1
 
@@ -144,7 +144,7 @@ class ParamSet(Mapping[str, Param]):
         try:
             return self._params[name]
         except KeyError:
-            raise UsageError(
+            raise UnknownParameter(
                 f"unknown parameter {name!r}{suggest(name, self._params)}"
             ) from None
 
@@ -182,7 +182,7 @@ class ParamSet(Mapping[str, Param]):
         try:
             return self._params[name].value
         except KeyError:
-            raise UsageError(f"unknown parameter {name!r}{suggest(name, self._params)}") from None
+            raise UnknownParameter(f"unknown parameter {name!r}{suggest(name, self._params)}") from None
 
     def f(self, name: str) -> float:
         """Value of a numeric parameter as ``float``."""
@@ -257,7 +257,7 @@ class ParamSet(Mapping[str, Param]):
         items = self._params.copy()
         for k, v in values.items():
             if k not in items:
-                raise UsageError(f"unknown parameter {k!r}{suggest(k, items)}")
+                raise UnknownParameter(f"unknown parameter {k!r}{suggest(k, items)}")
             # a later value of the same name sees the earlier one, as chained overrides would
             items[k] = self._overridden(items[k], v, source)
         out = ParamSet.__new__(ParamSet)

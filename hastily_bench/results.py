@@ -180,12 +180,20 @@ def _check_number(label: str, value: object, *, positive: bool = False) -> float
     return v
 
 
+#: Largest memory_bytes a result may hold (a signed 64-bit integer).
+MAX_MEMORY_BYTES = 2**63 - 1
+
+
 def validate_estimate(est: object) -> Estimate:
     """Raise :class:`PluginError` unless ``est`` is a well-formed :class:`Estimate`."""
     if not isinstance(est, Estimate):
         raise PluginError(f"returned {type(est).__name__}, not an Estimate")
     if isinstance(est.memory_bytes, bool) or not isinstance(est.memory_bytes, int) or est.memory_bytes < 0:
         raise PluginError(f"memory_bytes is {est.memory_bytes!r}, must be an integer >= 0")
+    if est.memory_bytes > MAX_MEMORY_BYTES:  # JSON readers (and numpy) stop at 64 bits
+        raise PluginError(f"memory_bytes is {est.memory_bytes}, more than 2^63 - 1")
+    if not isinstance(est.notes, tuple) or not all(isinstance(n, str) for n in est.notes):
+        raise PluginError(f"notes is {est.notes!r}, must be a tuple of strings")
     if not est.breakdown:
         raise PluginError("breakdown is empty")
     static = _check_number("static_energy_j", est.static_energy_j)
