@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -61,6 +62,9 @@ def test_dask_local_cluster_writes_identical_rows(small, tmp_path: Path) -> None
 
 def _cli(*args: str, **kw) -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
     env = {**os.environ, "HASTILY_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    # not from the repository root: there `-m` would import the source tree, not the
+    # installed package with its compiled kernels (CI installs non-editable)
+    kw.setdefault("cwd", tempfile.gettempdir())
     return subprocess.Popen([sys.executable, "-m", "hastily_bench.cli", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
