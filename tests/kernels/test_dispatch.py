@@ -6,6 +6,7 @@ import importlib
 import os
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -20,8 +21,9 @@ def _backend_with(env_value: str) -> str:
     env = {k: v for k, v in os.environ.items() if k != "HASTILY_PURE_PYTHON"}
     env["HASTILY_SIMD"] = env_value
     code = "from hastily_bench import kernels; print(kernels.backend())"
+    # from a neutral directory: from the repository root `-c` would import the source tree
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
+                         check=True, cwd=tempfile.gettempdir())
     return out.stdout.strip()
 
 
