@@ -86,25 +86,6 @@ class LocalExecutor:
         return self._pool.submit(evaluate_chunk, self._spec, start, stop)
 
 
-def _start_forkserver_beside_the_package() -> None:
-    """Start the fork server from the directory that holds the imported ``hastily_bench``.
-
-    The server is a fresh ``python -c`` whose first ``sys.path`` entry is its working
-    directory, and Python 3.11's server ignores the parent's ``sys.path``: started from a
-    source checkout with a non-editable install, it would import the source tree (without
-    its compiled kernels) instead of the package the parent runs.
-    """
-    from multiprocessing import forkserver
-
-    import hastily_bench
-
-    here = os.getcwd()
-    try:
-        os.chdir(os.path.dirname(os.path.dirname(os.path.abspath(hastily_bench.__file__))))
-        forkserver.ensure_running()
-    finally:
-        os.chdir(here)
-
     def wait_first(self, futures: Iterable[Any], timeout: float) -> set[Any]:
         done, _ = cf.wait(list(futures), timeout=timeout, return_when=cf.FIRST_COMPLETED)
         return done
@@ -195,3 +176,23 @@ def make_executor(kind: str, spec: SweepSpec, evaluator: Evaluator, *, jobs: int
     if n == 1:
         return InProcessExecutor(spec, evaluator)
     return LocalExecutor(spec, n)
+
+
+def _start_forkserver_beside_the_package() -> None:
+    """Start the fork server from the directory that holds the imported ``hastily_bench``.
+
+    The server is a fresh ``python -c`` whose first ``sys.path`` entry is its working
+    directory, and Python 3.11's server ignores the parent's ``sys.path``: started from a
+    source checkout with a non-editable install, it would import the source tree (without
+    its compiled kernels) instead of the package the parent runs.
+    """
+    from multiprocessing import forkserver
+
+    import hastily_bench
+
+    here = os.getcwd()
+    try:
+        os.chdir(os.path.dirname(os.path.dirname(os.path.abspath(hastily_bench.__file__))))
+        forkserver.ensure_running()
+    finally:
+        os.chdir(here)
