@@ -194,12 +194,22 @@ def study(
         (fp32 is always computed first, as the reference).
     """
     ck = load_checkpoint(model)
-    texts = load_sentences(sentences)
+    try:
+        texts = load_sentences(sentences)
+    except ValueError as exc:
+        raise UsageError(f"--sentences: {exc}".replace("sentences: ", "", 1)) from None
+    encoders: dict[Arithmetic | str, Encoder] = {}
+    for name, _, arith in selection:
+        try:
+            encoders.setdefault(arith, Encoder(ck, arith))
+        except ValueError as exc:  # e.g. an analog input_bits below 2 from --set
+            raise UsageError(f"{name}: its arithmetic cannot run: {exc}") from None
     n = len(texts)
 
     def run(label: str, arith: Arithmetic | str) -> tuple[NDArray[np.float32], float]:
         t0 = time.perf_counter()
-        emb = Encoder(ck, arith).encode(texts, progress=None if progress is None
+        enc = encoders[arith] if arith in encoders else Encoder(ck, arith)
+        emb = enc.encode(texts, progress=None if progress is None
                                         else (lambda done: progress(label, done, n)))
         return emb, time.perf_counter() - t0
 
