@@ -587,7 +587,6 @@ def accuracy(
         check_output_path(output)
     selection = acc.resolve(accelerator or (), host, set_ or ())
     fmt_ = _infer_format(fmt, output)
-    labels = ["fp32", *(name for name, _, arith in selection if arith != acc.FP32)]
     with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True,
                   disable=not err.is_terminal) as progress:
@@ -598,9 +597,6 @@ def accuracy(
                 tasks[label] = progress.add_task(label, total=total)
             progress.update(tasks[label], completed=done)  # type: ignore[arg-type]
 
-        if labels:
-            progress.console.print(f"encoding {sentences} sentences under "
-                                   f"{len(labels)} arithmetics", style="dim")
         doc = acc.study(selection, model=model, sentences=sentences, progress=tick)
     if fmt_ is Format.json:
         _emit(acc_report.render_json(doc), output)

@@ -441,18 +441,19 @@ def estimate(graph: OpGraph, p: ParamSet) -> Estimate:
 def arithmetic(p: ParamSet) -> Arithmetic:
     """INT8 matmuls as analog MVMs of the arrays (rows, cell bits, DAC and ADC from the
     parameters); the table exponent (with its residual) when ``lut_exp`` is on."""
-    analog = {
-        "analog": True,
-        "array_rows": p.i("array_rows"),
-        "cell_bits": p.i("bits_per_cell"),
-        "dac_bits": p.i("dac_bits"),
-        "adc_bits": p.i("adc_bits"),
-        "weight_bits": p.i("weight_bits"),
-        "input_bits": p.i("input_bits"),
-    }
-    if p.b("lut_exp"):
-        return Arithmetic(matmul="int8", softmax="lut", exp_residual=p.s("exp_residual"), **analog)
-    return Arithmetic(matmul="int8", softmax="exact", **analog)
+    lut = p.b("lut_exp")
+    return Arithmetic(
+        matmul="int8",
+        softmax="lut" if lut else "exact",
+        exp_residual=p.s("exp_residual") if lut else "linear",
+        analog=True,
+        array_rows=p.i("array_rows"),
+        cell_bits=p.i("bits_per_cell"),
+        dac_bits=p.i("dac_bits"),
+        adc_bits=p.i("adc_bits"),
+        weight_bits=p.i("weight_bits"),
+        input_bits=p.i("input_bits"),
+    )
 
 
 @hookimpl

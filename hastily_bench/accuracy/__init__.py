@@ -23,7 +23,13 @@ from numpy.typing import NDArray
 from ..accelerator import Arithmetic
 from ..errors import UsageError, suggest
 from .analog import AnalogConfig, AnalogMatrix, adc_convert, analog_mvm, analog_mvm_reference
-from .checkpoint import INSTALL_HINT, Checkpoint, MissingDependency, default_model_path, load_checkpoint
+from .checkpoint import (
+    INSTALL_HINT,
+    Checkpoint,
+    MissingDependency,
+    default_model_path,
+    load_checkpoint,
+)
 from .corpus import load_sentences
 from .encoder import FP32, Encoder
 

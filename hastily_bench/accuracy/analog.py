@@ -197,7 +197,7 @@ class AnalogMatrix:
         self.blocks = [(r0, min(self.k, r0 + cfg.array_rows)) for r0 in range(0, self.k, cfg.array_rows)]
         # full scale < 2^24: partial sums exact in float32
         self.ftype: type = np.float32 if cfg.full_scale < (1 << 24) else np.float64
-        dmax, cmax = (1 << cfg.dac_bits) - 1, (1 << cfg.cell_bits) - 1
+        dmax = (1 << cfg.dac_bits) - 1
         self.cells: list[NDArray[Any]] = []
         self.cols_ok: list[NDArray[np.bool_] | None] = []
         for r0, r1 in self.blocks:
@@ -210,12 +210,13 @@ class AnalogMatrix:
             else:
                 self.cells.append(cells)
 
-    def matmul(self, x: NDArray[np.integer[Any]], *, checked: bool = False) -> NDArray[np.int64]:
-        """``x @ w`` as the arrays compute it, for x (M, K) of ``input_bits``."""
+    def matmul(self, x: NDArray[Any], *, checked: bool = False) -> NDArray[np.int64]:
+        """``x @ w`` as the arrays compute it, for x (M, K) of ``input_bits`` (with
+        ``checked=True``: trusted, and integer values in any dtype)."""
         if not checked:
             x, _ = _check_operands(x, np.zeros((np.shape(x)[-1], 0), np.int64), self.cfg)
         cfg = self.cfg
-        bound = ((1 << (cfg.input_bits - 1))) * ((1 << (cfg.weight_bits - 1)))
+        bound = (1 << (cfg.input_bits - 1)) * (1 << (cfg.weight_bits - 1))
         if cfg.lossless:
             return np.rint(_float_matmul(x, self.w32, bound)).astype(np.int64)
         if cfg.adc_shift == 0:

