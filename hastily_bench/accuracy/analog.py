@@ -234,7 +234,7 @@ class AnalogMatrix:
         m = x.shape[0]
         S, T = cfg.steps, cfg.slices
         xu = x + self.a
-        by_slice = np.ldexp(1.0, np.arange(T) * cfg.cell_bits + cfg.adc_shift).astype(self.ftype)
+        by_slice: NDArray[Any] = np.ldexp(1.0, np.arange(T) * cfg.cell_bits + cfg.adc_shift).astype(self.ftype)
         by_step = np.ldexp(1.0, np.arange(S) * cfg.dac_bits)
         inv_step, half = 1.0 / (1 << cfg.adc_shift), float(1 << (cfg.adc_shift - 1))
         cap = float(cfg.max_code)
