@@ -164,9 +164,10 @@ def analog_mvm(x: NDArray[np.integer[Any]], w: NDArray[np.integer[Any]], cfg: An
     return AnalogMatrix(w, cfg, checked=True).matmul(x, checked=True)
 
 
-def _float_matmul(x: NDArray[Any], w: NDArray[Any], bound: int) -> NDArray[np.float64]:
+def _float_matmul(x: NDArray[Any], w: NDArray[Any], bound: int) -> NDArray[np.floating[Any]]:
     """``x @ w`` of integer-valued matrices, exactly: float32 BLAS over chunks of K whose
-    partial sums stay below 2^24 (``bound`` = max |x| * max |w|), summed in float64."""
+    partial sums stay below 2^24 (``bound`` = max |x| * max |w|), summed in float64 (float32
+    when one chunk covers K: exact too)."""
     if bound == 0:
         return np.zeros((x.shape[0], w.shape[1]))
     chunk = (1 << 24) // bound
@@ -174,7 +175,7 @@ def _float_matmul(x: NDArray[Any], w: NDArray[Any], bound: int) -> NDArray[np.fl
         return (np.asarray(x, np.float64) @ np.asarray(w, np.float64))
     x32, w32 = np.asarray(x, np.float32), np.asarray(w, np.float32)
     if chunk >= x.shape[1]:
-        return (x32 @ w32).astype(np.float64)
+        return x32 @ w32
     y = np.zeros((x.shape[0], w.shape[1]))
     for c0 in range(0, x.shape[1], chunk):
         y += x32[:, c0 : c0 + chunk] @ w32[c0 : c0 + chunk]
@@ -215,15 +216,19 @@ class AnalogMatrix:
         ``checked=True``: trusted, and integer values in any dtype)."""
         if not checked:
             x, _ = _check_operands(x, np.zeros((np.shape(x)[-1], 0), np.int64), self.cfg)
+        return np.rint(self.matmul_float(x)).astype(np.int64)
+
+    def matmul_float(self, x: NDArray[Any]) -> NDArray[np.floating[Any]]:
+        """:meth:`matmul` for trusted integer-valued x, as exact integer-valued floats."""
         cfg = self.cfg
         bound = (1 << (cfg.input_bits - 1)) * (1 << (cfg.weight_bits - 1))
         if cfg.lossless:
-            return np.rint(_float_matmul(x, self.w32, bound)).astype(np.int64)
+            return _float_matmul(x, self.w32, bound)
         if cfg.adc_shift == 0:
             return self._saturating(x, bound)
         return self._quantised(np.asarray(x, dtype=np.int64))
 
-    def _quantised(self, x: NDArray[np.int64]) -> NDArray[np.int64]:
+    def _quantised(self, x: NDArray[np.int64]) -> NDArray[np.float64]:
         """ADC step > 1: every partial sum, by integer-valued float matmuls per row block.
 
         Cells are laid out (R, N, T) so that the partial sums (S, Mt, N, T) contract over the
@@ -256,9 +261,9 @@ class AnalogMatrix:
         y -= self.b * xu.sum(axis=1, keepdims=True)
         y -= self.a * self.wu.sum(axis=0, keepdims=True)
         y += self.k * self.a * self.b
-        return np.rint(y).astype(np.int64)
+        return y
 
-    def _saturating(self, x: NDArray[Any], bound: int) -> NDArray[np.int64]:
+    def _saturating(self, x: NDArray[Any], bound: int) -> NDArray[np.floating[Any]]:
         """ADC step 1: the exact product minus what saturation cuts off.
 
         ``ADC(PS) = PS - max(PS - cap, 0)``; a partial sum can exceed ``cap`` only where both
@@ -266,7 +271,7 @@ class AnalogMatrix:
         digit do, so only those (input, column) pairs are computed.
         """
         cfg = self.cfg
-        y = np.rint(_float_matmul(x, self.w32, bound)).astype(np.int64)
+        y = _float_matmul(x, self.w32, bound)
         cap = cfg.max_code
         cmax = (1 << cfg.cell_bits) - 1
         xu: NDArray[np.int64] | None = None
@@ -285,5 +290,7 @@ class AnalogMatrix:
                     excess = np.maximum(ps - cap, 0)
                     if excess.any():
                         sh = int(s) * cfg.dac_bits + int(t) * cfg.cell_bits
+                        if y.dtype != np.float64:  # float32 need not hold the corrected sums
+                            y = y.astype(np.float64)
                         y[np.ix_(mi, ni)] -= excess << sh
         return y
