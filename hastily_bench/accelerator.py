@@ -8,7 +8,7 @@ TOPS/W itself so that every accelerator's figures are computed the same way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -35,9 +35,13 @@ class Arithmetic:
         ``"exact"`` (true exponent) or ``"lut"`` (HASTILY's 128-entry table exponent).
     exp_residual
         With ``softmax="lut"``: ``"none"`` (e^r = 1) or ``"linear"`` (e^r = 1 + r).
+    lut_entries
+        With ``softmax="lut"``: entries of the 2^(k/entries) table (HASTILY: 128). The
+        kernels execute the 128-entry table; the error bound of another size is
+        ``1 - 2^(-1/entries)`` (residual none).
     weight_scale
         With ``matmul="int8"``: weights quantised with one scale per output ``"channel"``
-        or one per ``"tensor"`` (activations always get a dynamic per-tensor scale).
+        or one per ``"tensor"`` (activations get a dynamic scale per token).
     analog
         The weight matrix products run as analog MVMs in crossbar arrays (needs
         ``matmul="int8"``): inputs applied ``dac_bits`` at a time, weights sliced over cells
@@ -53,6 +57,7 @@ class Arithmetic:
     matmul: str = "int8"
     softmax: str = "exact"
     exp_residual: str = "linear"
+    lut_entries: int = 128
     weight_scale: str = "channel"
     analog: bool = False
     array_rows: int = 64
@@ -85,8 +90,9 @@ class Arithmetic:
             raise ValueError(f"analog MVMs need matmul='int8', got {self.matmul!r}")
 
     def label(self) -> str:
-        """Short text for tables, e.g. ``int8+lut(linear)``."""
-        sm = f"lut({self.exp_residual})" if self.softmax == "lut" else "exact-exp"
+        """Short text for tables, e.g. ``int8+lut(linear)`` (``lut256(none)`` for other sizes)."""
+        size = "" if self.lut_entries == 128 else str(self.lut_entries)
+        sm = f"lut{size}({self.exp_residual})" if self.softmax == "lut" else "exact-exp"
         return f"{self.matmul}+{sm}"
 
     def detail(self) -> str:
@@ -105,8 +111,14 @@ class Arithmetic:
 class OpCost:
     """Latency and energy attributed to one op of the graph, summed over all layers.
 
-    ``category`` groups ops for plots and summaries (``mvm``, ``attention``,
-    ``softmax``, ``vector``, ``memory``, ``overhead``...); it is free text.
+    ``op`` is the op's name in the graph, or a label for work that is no op of the
+    graph (``kernel_overhead``, ``weight_streaming``). ``category`` is one of the
+    closed set :data:`~hastily_bench.graph.CATEGORIES`: ``matmul`` (weight
+    products), ``attention`` (Q K^T and S V), ``softmax``, ``vector`` (norms,
+    activations, element-wise work), ``memory`` (data movement that is not part of
+    an op, e.g. weights streamed from off-chip), ``overhead`` (kernel launches,
+    synchronisation). Static (leakage) energy is not a breakdown entry: it is
+    :attr:`Estimate.static_energy_j`.
     """
 
     op: str
@@ -120,9 +132,11 @@ class Estimate:
     """What a model returns for one point.
 
     The breakdown must sum to the totals (checked by the harness, relative
-    tolerance 1e-6): when operations overlap in a pipeline, the model attributes
-    the critical path's time to the ops on it. Use :meth:`from_breakdown` when the
-    totals are simply the sums.
+    tolerance 1e-6): latencies to ``latency_s``, energies plus
+    ``static_energy_j`` to ``energy_j``. When operations overlap in a pipeline,
+    the model attributes the critical path's time to the ops on it. Use
+    :meth:`from_breakdown` when the totals are simply the sums (or
+    :class:`~hastily_bench.costing.EstimateBuilder`).
 
     Parameters
     ----------
@@ -135,9 +149,15 @@ class Estimate:
     breakdown
         Per-op costs.
     extra
-        Further scalar facts to keep in the result (``area_mm2``, ``arrays_used``...).
+        Further scalar facts to keep in the result (``arrays_used``, ``tiles``...).
     notes
         Warnings or assumptions worth showing next to the result.
+    static_energy_j
+        Energy not attributed to any op (leakage, static power over the latency);
+        included in ``energy_j``.
+    area_mm2
+        Silicon area of the accelerator that ran the point (chip or GPU die), or
+        ``None`` when the model has no area. Results derive ``tops_per_mm2`` from it.
     """
 
     latency_s: float
@@ -146,6 +166,8 @@ class Estimate:
     breakdown: tuple[OpCost, ...]
     extra: Mapping[str, ExtraValue] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    static_energy_j: float = 0.0
+    area_mm2: float | None = None
 
     @classmethod
     def from_breakdown(
@@ -155,15 +177,36 @@ class Estimate:
         memory_bytes: int,
         extra: Mapping[str, ExtraValue] | None = None,
         notes: tuple[str, ...] = (),
+        static_energy_j: float = 0.0,
+        area_mm2: float | None = None,
     ) -> Estimate:
+        """An estimate whose totals are the sums of ``breakdown`` (plus static energy).
+
+        Parameters
+        ----------
+        breakdown
+            Per-op costs (:class:`OpCost`), categories from the closed set.
+        memory_bytes
+            Peak working memory (int).
+        extra
+            Scalar facts kept in the result's ``extra`` (bool, int, float, str).
+        notes
+            Lines shown under the result's table.
+        static_energy_j
+            Energy attributed to no op; added to the total.
+        area_mm2
+            Area of the accelerator, when it has one.
+        """
         bd = tuple(breakdown)
         return cls(
             latency_s=sum(c.latency_s for c in bd),
-            energy_j=sum(c.energy_j for c in bd),
+            energy_j=sum(c.energy_j for c in bd) + static_energy_j,
             memory_bytes=memory_bytes,
             breakdown=bd,
             extra=dict(extra or {}),
             notes=notes,
+            static_energy_j=static_energy_j,
+            area_mm2=area_mm2,
         )
 
 
@@ -202,6 +245,20 @@ class AcceleratorSpec:
         Grouping for listings (``gpu``, ``cim``...).
     reference
         What the model reproduces (paper, figure, data set).
+    baseline
+        A comparison baseline: ``run`` computes speedups against the first accelerator
+        of the run that declares it (unless ``--baseline`` names one).
+    check_params
+        Optional ``check_params(params)`` raising
+        :class:`~hastily_bench.errors.UsageError` for a parameter combination the
+        model refuses (``idle_w`` above ``tdp_w``...). The harness calls it on the
+        configured parameters before any work, so a bad ``--set`` is one line and
+        exit status 2; bounds on single values belong in the parameter itself
+        (``min`` / ``max``).
+    ablation
+        Ordered ablation steps of this accelerator for the reproduction's ablation
+        figure: ``(label, {parameter: value text})`` pairs, from the most reduced
+        design to the full one (the full design is the last step, usually ``{}``).
     """
 
     name: str
@@ -212,6 +269,9 @@ class AcceleratorSpec:
     default: bool = False
     family: str = ""
     reference: str = ""
+    baseline: bool = False
+    ablation: tuple[tuple[str, Mapping[str, str]], ...] = ()
+    check_params: Callable[[ParamSet], None] | None = None
 
 
 def fixed_arithmetic(arith: Arithmetic) -> ArithmeticFn:

@@ -2,8 +2,9 @@
 
 Plugin authors import from here only (the built-in plugins do too)::
 
-    from hastily_bench.api import (AcceleratorSpec, Arithmetic, Estimate, OpCost,
-                                   OpGraph, ParamSet, Unsupported, hookimpl, load_params)
+    from hastily_bench.api import (AcceleratorSpec, Arithmetic, CostRules, Estimate,
+                                   EstimateBuilder, MatMul, OpGraph, ParamSet, Role,
+                                   Softmax, Unsupported, hookimpl, load_params)
 """
 
 from __future__ import annotations
@@ -27,22 +28,96 @@ from .accelerator import (
     OpCost,
     fixed_arithmetic,
 )
+from .cim import (  # CIM component library (issue 10), see docs/cim-components.md
+    ADC,
+    DAC,
+    VFU,
+    CapacityReport,
+    CellArray,
+    Chip,
+    Component,
+    Core,
+    ExpRoutine,
+    KVMapping,
+    Macro,
+    MatrixMapping,
+    MvmEnergy,
+    OffChipMemory,
+    RegisterFile,
+    Router,
+    SampleHold,
+    SharedMemory,
+    ShiftAdd,
+    Tech,
+    Tile,
+    capacity,
+    check_consumed,
+    chip_capacity,
+    example_preset_path,
+    exp_table_max_rel_error,
+    flatten_params,
+    load_component_params,
+    load_component_preset,
+    map_kv,
+    map_matrix,
+    map_weights,
+    survey_adc_area_mm2,
+    survey_adc_energy_j,
+)
+from .costing import CostRules, EstimateBuilder, default_category
 from .errors import HastilyError, PluginError, Unsupported, UsageError
-from .graph import GELU, LAYERNORM, MATMUL, SOFTMAX, Op, OpGraph, build_graph, check_point
+from .graph import (
+    CATEGORIES,
+    GELU,
+    OP_LEVEL_KINDS,
+    OP_TYPES,
+    DecoderShape,
+    Dep,
+    Elementwise,
+    LayerNorm,
+    Level,
+    MatMul,
+    Multiply,
+    Op,
+    OpGraph,
+    Phase,
+    ResidualAdd,
+    RMSNorm,
+    Role,
+    Rotary,
+    RowOp,
+    SiLU,
+    Softmax,
+    build_graph,
+    check_point,
+    decoder_graph,
+    op_graph,
+)
 from .hookspecs import hookimpl
 from .host import PluginHost, PluginInfo, RegisteredAccelerator
 from .params import Param, ParamSet, load_package_toml, load_params, load_toml, params_from_mapping
-from .results import Result, RunDocument, failed_result, result_from_estimate, validate_estimate
+from .results import Result, RunDocument, failed_result, result_from_estimate
 from .workload import Workload, load_workload_file
 
 __all__ = [
     "AcceleratorSpec", "Arithmetic", "ArithmeticFn", "Estimate", "EstimateFn", "OpCost",
     "fixed_arithmetic", "HastilyError", "PluginError", "Unsupported", "UsageError",
-    "GELU", "LAYERNORM", "MATMUL", "SOFTMAX", "Op", "OpGraph", "build_graph", "hookimpl",
+    "CostRules", "EstimateBuilder", "default_category", "CATEGORIES", "OP_TYPES",
+    "Op", "MatMul", "Role", "RowOp", "Softmax", "LayerNorm", "RMSNorm", "Elementwise", "GELU",
+    "SiLU", "ResidualAdd", "Multiply", "Rotary", "Dep", "Phase", "Level", "DecoderShape",
+    "OpGraph", "build_graph", "decoder_graph", "check_point", "hookimpl",
     "PluginHost", "PluginInfo", "Param", "ParamSet", "load_package_toml", "load_params", "load_toml",
     "params_from_mapping", "Result", "RunDocument", "Workload", "RunRequest", "run",
     "resolve_workload", "parse_overrides", "configured_accelerator", "estimate_point",
-    "DEFAULT_SEQ_LENS", "NUMERICS_MODES", "metadata", "OP_KINDS", "op_graph", "run_op",
+    "DEFAULT_SEQ_LENS", "NUMERICS_MODES", "metadata", "OP_LEVEL_KINDS", "op_graph", "run_op",
+    "default_baseline", "load_workload_file",
+    # CIM component library
+    "ADC", "DAC", "VFU", "CapacityReport", "CellArray", "Chip", "Component", "Core", "ExpRoutine",
+    "KVMapping", "Macro", "MatrixMapping", "MvmEnergy", "OffChipMemory", "RegisterFile", "Router", "SampleHold",
+    "SharedMemory", "ShiftAdd", "Tech", "Tile", "capacity", "check_consumed", "chip_capacity",
+    "example_preset_path", "exp_table_max_rel_error", "flatten_params", "load_component_params",
+    "load_component_preset",
+    "map_kv", "map_matrix", "map_weights", "survey_adc_area_mm2", "survey_adc_energy_j",
 ]
 
 DEFAULT_SEQ_LENS: tuple[int, ...] = (128, 256, 512, 1024, 2048, 4096)
@@ -87,6 +162,16 @@ def configured_accelerator(
     params = reg.spec.params
     for k, v in (overrides or {}).get(name, {}).items():
         params = params.override(k, v)
+    check = reg.spec.check_params
+    if check is not None:
+        try:
+            check(params)
+        except UsageError as exc:
+            raise UsageError(f"{name}: {exc}") from None
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # noqa: BLE001, S110 - a plugin fault: estimate_point reports it in the row
+            pass
     return reg, params
 
 
@@ -97,6 +182,22 @@ def _arithmetic_of(reg: RegisteredAccelerator, params: ParamSet) -> Arithmetic:
     return arith
 
 
+def arithmetic_label(reg: RegisteredAccelerator, params: ParamSet) -> str:
+    """The accelerator's arithmetic as table text, or ``error: ...`` when the plugin fails."""
+    try:
+        return _arithmetic_of(reg, params).label()
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a plugin fault: shown, never fatal
+        return f"error: {_fault_text(exc)}"
+
+
+def _fault_text(exc: BaseException) -> str:
+    if isinstance(exc, PluginError):
+        return str(exc)
+    return f"raised {type(exc).__name__}: {exc}"
+
+
 def estimate_point(
     reg: RegisteredAccelerator,
     params: ParamSet,
@@ -104,10 +205,14 @@ def estimate_point(
     *,
     numerics: str = "off",
 ) -> Result:
-    """Run one accelerator model on one graph; never raises for plugin failures.
+    """Run one accelerator model on one graph; never raises for plugin faults.
 
-    A plugin that raises, or returns impossible numbers, gives a result with
-    status ``error`` naming the plugin; :class:`Unsupported` gives ``unsupported``.
+    Whatever the plugin raises inside ``estimate`` or ``arithmetic`` (``SystemExit``
+    and a :class:`UsageError` from its own parameter look-ups included), and any
+    impossible number it returns, gives a result with status ``error`` naming the
+    plugin; :class:`Unsupported` gives ``unsupported``. Only ``KeyboardInterrupt``
+    propagates, so Ctrl-C still stops the run. With ``HASTILY_DEBUG=1`` the
+    plugin's traceback is kept in the error text.
     """
     spec, info = reg.spec, reg.plugin
     common = dict(
@@ -116,22 +221,54 @@ def estimate_point(
         params=params.as_dict(), params_hash=params.digest(f"{info.distribution}=={info.version}"),
     )
     try:
+        if spec.check_params is not None:
+            spec.check_params(params)
         arith = _arithmetic_of(reg, params)
         est = spec.estimate(graph, params)
-        validate_estimate(est)
+        result = result_from_estimate(est, arithmetic=arith.label(), **common)  # type: ignore[arg-type]
     except Unsupported as exc:
         return failed_result(status="unsupported", error=str(exc), **common)  # type: ignore[arg-type]
-    except UsageError as exc:  # a parameter combination the model refuses: the user's to fix
-        raise UsageError(f"{spec.name}: {exc}") from None
-    except PluginError as exc:
-        return failed_result(status="error", error=f"{info.label}: {exc}", **common)  # type: ignore[arg-type]
-    except Exception as exc:
-        return failed_result(
-            status="error", error=f"{info.label} raised {type(exc).__name__}: {exc}", **common  # type: ignore[arg-type]
-        )
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a plugin fault stays in its row
+        sep = ": " if isinstance(exc, PluginError) else " "
+        text = f"{info.label}{sep}{_fault_text(exc)}"
+        if debug_enabled():
+            import traceback
+
+            text += "\n" + "".join(traceback.format_exception(exc)).rstrip()
+        return failed_result(status="error", error=text, **common)  # type: ignore[arg-type]
+    if numerics == "off":
+        return result
     # The kernels are ours, not the plugin's: a failure here is a bug to raise.
-    attn_err = measure_attention_error(arith, graph, mode=numerics) if numerics != "off" else None
-    return result_from_estimate(est, arithmetic=arith.label(), attn_rel_error=attn_err, **common)  # type: ignore[arg-type]
+    attn_err = measure_attention_error(arith, graph, mode=numerics)
+    return replace(result, attn_rel_error=attn_err)
+
+
+DEBUG_ENV = "HASTILY_DEBUG"
+_debug = False
+
+
+def set_debug(on: bool) -> None:
+    """Keep plugins' tracebacks in error rows (the command line's ``--debug``)."""
+    global _debug
+    _debug = on
+
+
+def debug_enabled() -> bool:
+    """``--debug`` was given, or ``HASTILY_DEBUG`` is set to a true value (1, true, yes, on)."""
+    return _debug or os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def default_baseline(host: PluginHost, accelerators: Sequence[str]) -> str | None:
+    """The first of ``accelerators`` whose plugin declares it a comparison baseline."""
+    for name in accelerators:
+        try:
+            if host.accelerator(name).spec.baseline:
+                return name
+        except UsageError:
+            continue
+    return None
 
 
 def measure_attention_error(arith: Arithmetic, graph: OpGraph, *, mode: str) -> float:
@@ -143,47 +280,6 @@ def measure_attention_error(arith: Arithmetic, graph: OpGraph, *, mode: str) -> 
         matmul=arith.matmul, softmax=arith.softmax, residual=arith.exp_residual,
         heads=w.heads, seq_len=graph.seq_len, head_dim=w.head_dim, batch=graph.batch, mode=mode,
     )
-
-
-OP_KINDS = ("softmax", "attention", "mvm")
-
-
-def op_graph(
-    kind: str,
-    workload: Workload,
-    *,
-    seq_len: int,
-    batch: int = 1,
-    rows: int | None = None,
-    cols: int | None = None,
-) -> OpGraph:
-    """A one-layer graph holding a single operation, for operation-level studies.
-
-    ``softmax``: the score softmax of one layer (batch x heads rows of ``seq_len``
-    per token). ``attention``: Q K^T, softmax and S V of one layer. ``mvm``: one
-    ``rows x cols`` weight matrix (default hidden x hidden) applied to
-    ``batch x seq_len`` tokens (``seq_len = 1`` is a single matrix-vector product).
-    """
-    if kind not in OP_KINDS:
-        raise UsageError(f"unknown operation {kind!r}; choose one of {', '.join(OP_KINDS)}")
-    one_layer = replace(workload, layers=1)
-    full = build_graph(one_layer, seq_len, batch)
-    if kind == "mvm":
-        k = workload.hidden if rows is None else rows
-        n = workload.hidden if cols is None else cols
-        for label, v in (("--rows", k), ("--cols", n)):
-            if v < 1 or v > (1 << 20):
-                raise UsageError(f"{label} must be between 1 and {1 << 20}, got {v}")
-        elem = workload.bytes_per_element
-        tokens = seq_len * batch
-        ops: tuple[Op, ...] = (Op(name="mvm", kind=MATMUL, weight_stationary=True, instances=1,
-                                  m=tokens, k=k, n=n, macs=tokens * k * n, weight_bytes=k * n * elem,
-                                  input_bytes=tokens * k * elem, output_bytes=tokens * n * elem),)
-    elif kind == "softmax":
-        ops = (full.op("softmax"),)
-    else:
-        ops = tuple(full.op(n) for n in ("attn_scores", "softmax", "attn_context"))
-    return OpGraph(workload=one_layer, seq_len=seq_len, batch=batch, layer_ops=ops)
 
 
 def run_op(

@@ -32,6 +32,7 @@ from .params import ParamSet
 from .results import validate_estimate
 
 BUILTIN_DATASET = "tensorrt_a100_bert_int8_latency.csv"
+VALIDATION_DATASET = "tensorrt_bert_validation.csv"
 COLUMNS = ("accelerator", "workload", "seq_len", "batch", "latency_ms")
 
 
@@ -48,10 +49,46 @@ class Measurement:
 class CalibrationRow:
     measurement: Measurement
     modelled_s: float
+    fitted: bool = False  # the model's parameters were fitted to this row
 
     @property
     def rel_error(self) -> float:
         return self.modelled_s / self.measurement.latency_s - 1.0
+
+    @property
+    def log_ratio(self) -> float:
+        return math.log(self.modelled_s / self.measurement.latency_s)
+
+
+@dataclass(frozen=True)
+class DeviceSummary:
+    """Errors of one accelerator's rows: geometric-mean absolute error, bias, worst row."""
+
+    accelerator: str
+    fitted: bool
+    points: int
+    geomean_abs_error: float  # exp(mean |ln(modelled / measured)|) - 1
+    bias: float  # exp(mean ln(modelled / measured)) - 1: > 0 means the model is too slow
+    worst: CalibrationRow
+
+    def to_dict(self) -> dict[str, object]:
+        m = self.worst.measurement
+        return {"accelerator": self.accelerator, "fitted": self.fitted, "points": self.points,
+                "geomean_abs_error": self.geomean_abs_error, "bias": self.bias,
+                "worst": {"workload": m.workload, "seq_len": m.seq_len, "batch": m.batch,
+                          "rel_error": self.worst.rel_error}}
+
+
+def summarise(accelerator: str, rows: Sequence[CalibrationRow]) -> DeviceSummary:
+    logs = [r.log_ratio for r in rows]
+    return DeviceSummary(
+        accelerator=accelerator,
+        fitted=all(r.fitted for r in rows),
+        points=len(rows),
+        geomean_abs_error=math.exp(sum(abs(x) for x in logs) / len(logs)) - 1.0,
+        bias=math.exp(sum(logs) / len(logs)) - 1.0,
+        worst=max(rows, key=lambda r: abs(r.log_ratio)),
+    )
 
 
 @dataclass(frozen=True)
@@ -75,6 +112,14 @@ class CalibrationReport:
         return max(math.exp(abs(math.log(r.modelled_s / r.measurement.latency_s))) - 1.0
                    for r in self.rows)
 
+    def devices(self) -> list[DeviceSummary]:
+        """One summary per accelerator, fitted ones first, in file order otherwise."""
+        groups: dict[str, list[CalibrationRow]] = {}
+        for r in self.rows:
+            groups.setdefault(r.measurement.accelerator, []).append(r)
+        out = [summarise(name, rows) for name, rows in groups.items()]
+        return sorted(out, key=lambda d: not d.fitted)
+
     def to_dict(self) -> dict[str, object]:
         return {
             "schema_version": 1,
@@ -83,21 +128,23 @@ class CalibrationReport:
             "mape": self.mape,
             "max_abs_error": self.max_abs_error,
             "fitted": self.fitted,
+            "devices": [d.to_dict() for d in self.devices()],
             "rows": [
                 {"accelerator": r.measurement.accelerator, "workload": r.measurement.workload,
                  "seq_len": r.measurement.seq_len, "batch": r.measurement.batch,
                  "measured_s": r.measurement.latency_s, "modelled_s": r.modelled_s,
-                 "rel_error": r.rel_error}
+                 "rel_error": r.rel_error, "fitted": r.fitted}
                 for r in self.rows
             ],
         }
 
 
-def load_measurements(path: Path | str | None = None) -> tuple[str, list[Measurement]]:
-    """Read a measurement CSV (the built-in TensorRT A100 set when ``path`` is None)."""
+def load_measurements(path: Path | str | None = None, *,
+                      builtin: str = BUILTIN_DATASET) -> tuple[str, list[Measurement]]:
+    """Read a measurement CSV (the packaged data set ``builtin`` when ``path`` is None)."""
     if path is None:
-        text = resources.files("hastily_bench").joinpath(f"data/{BUILTIN_DATASET}").read_text()
-        origin = BUILTIN_DATASET
+        text = resources.files("hastily_bench").joinpath(f"data/{builtin}").read_text()
+        origin = builtin
     else:
         origin = str(path)
         try:
@@ -193,9 +240,18 @@ def calibrate(
 
     ``fit`` names positive numeric parameters of the accelerators in the file.
     They are fitted jointly (one global value each, shared by every accelerator
-    in the file) by minimising the mean squared log error.
+    in the file) by minimising the mean squared log error. Without ``path``, the
+    fit uses the A100 rows only and the validation rows are modelled with the
+    result (never fitted); with ``path``, every row of the file is fitted.
     """
-    origin, rows = load_measurements(path)
+    origin, fit_rows = load_measurements(path)
+    validation: list[Measurement] = []
+    if path is None:
+        vname, validation = load_measurements(builtin=VALIDATION_DATASET)
+        origin = f"{origin} (fitted) + {vname} (unseen)"
+    _, builtin_rows = load_measurements()
+    stored_fit = set(builtin_rows)  # rows the packaged parameters were fitted to
+    rows = fit_rows + validation
     base: dict[str, ParamSet] = {}
     for name in dict.fromkeys(m.accelerator for m in rows):
         params = host.accelerator(name).spec.params
@@ -213,7 +269,7 @@ def calibrate(
                     raise UsageError(f"--fit {p}: only positive numeric parameters can be fitted "
                                      f"(it is {value!r})")
         x0 = np.log([next(iter(base.values())).f(p) or 1e-6 for p in fit])
-        measured = np.log([m.latency_s for m in rows])
+        measured = np.log([m.latency_s for m in fit_rows])
 
         def with_values(x: np.ndarray) -> dict[str, ParamSet]:
             vals = {p: float(np.exp(v)) for p, v in zip(fit, x, strict=True)}
@@ -228,15 +284,17 @@ def calibrate(
 
         def loss(x: np.ndarray) -> float:
             ps = with_values(x)
-            model = np.log(_model(host, rows, ps.__getitem__))
+            model = np.log(_model(host, fit_rows, ps.__getitem__))
             return float(np.mean((model - measured) ** 2))
 
         best = nelder_mead(loss, x0)
         base = with_values(best)
         fitted = {p: next(iter(base.values())).f(p) for p in fit}
     modelled = _model(host, rows, base.__getitem__)
+    fitted_now = set(fit_rows) if fit else set()
     return CalibrationReport(
         dataset=origin,
-        rows=tuple(CalibrationRow(m, t) for m, t in zip(rows, modelled, strict=True)),
+        rows=tuple(CalibrationRow(m, t, fitted=m in stored_fit or m in fitted_now)
+                   for m, t in zip(rows, modelled, strict=True)),
         fitted=fitted,
     )

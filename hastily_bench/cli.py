@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -92,9 +93,12 @@ def _main(
         "--strict-plugins", help="Fail when a plugin cannot be loaded instead of skipping it.")] = False,
     version: Annotated[bool | None, typer.Option(
         "--version", callback=_version, is_eager=True, help="Show the version and exit.")] = None,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Keep plugins' tracebacks in error rows (same as HASTILY_DEBUG=1).")] = False,
 ) -> None:
     State.strict_plugins = strict_plugins
     State._host = None
+    api.set_debug(debug)
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -131,7 +135,7 @@ def run(
         "-o", "--output", help="Write the output here (atomically) instead of stdout.")] = None,
     baseline: Annotated[str | None, typer.Option(
         "--baseline", help="Reference accelerator for speedup and TOPS/W gain columns "
-        "(default a40-hf-bnb when it is part of the run).")] = None,
+        "(default: the first accelerator of the run that its plugin declares a baseline).")] = None,
     numerics: Annotated[Numerics, typer.Option(
         "--numerics", help="Measure attention error with the kernels: off, sample (bounded), full.")] = Numerics.sample,
     breakdown: Annotated[bool, typer.Option(
@@ -166,7 +170,8 @@ def run(
             raise HastilyError(f"--baseline {baseline!r} is not one of this run's accelerators "
                                f"({', '.join(selected)}); add it with -a {baseline}")
     doc = _run_with_progress(request, host)
-    reference = baseline or "a40-hf-bnb"
+    reference = baseline or api.default_baseline(host, list(dict.fromkeys(
+        r.accelerator for r in doc.results)))
     base = reference if any(r.accelerator == reference for r in doc.results) else None
     if fmt_ is Format.json:
         _emit(doc.to_json(), output)
@@ -221,7 +226,9 @@ def op(
     workload: Annotated[str, typer.Option(
         "--workload", "-w", help="Workload whose shape (heads, hidden) the operation takes.")] = "bert-base",
     batch: Annotated[int, typer.Option("-b", "--batch", help="Batch size.")] = 1,
-    rows: Annotated[int | None, typer.Option("--rows", help="mvm: matrix rows (default hidden).")] = None,
+    rows: Annotated[int | None, typer.Option(
+        "--rows", help="mvm: matrix rows (default hidden); softmax: score rows (default: every row "
+        "of the layer, batch x heads x length).")] = None,
     cols: Annotated[int | None, typer.Option("--cols", help="mvm: matrix columns (default hidden).")] = None,
     accelerator: Annotated[list[str] | None, typer.Option(
         "-a", "--accelerator", help="Accelerator (repeatable); default: the built-in default set.")] = None,
@@ -303,7 +310,7 @@ def accelerators(
             {"name": r.name, "plugin": r.plugin.name, "distribution": r.plugin.distribution,
              "version": r.plugin.version, "family": r.spec.family, "default": r.spec.default,
              "description": r.spec.description, "reference": r.spec.reference,
-             "arithmetic": r.spec.arithmetic(r.spec.params).label(),
+             "arithmetic": api.arithmetic_label(r, r.spec.params),
              "params": {p.name: {"value": p.value, "unit": p.unit, "source": p.source,
                                  "note": p.note, "description": p.description}
                         for p in r.spec.params.values()}}
@@ -313,7 +320,7 @@ def accelerators(
         r = regs[0]
         out.print(f"[bold]{r.name}[/bold]  (plugin {r.plugin.name}, {r.plugin.distribution} "
                   f"{r.plugin.version})\n{r.spec.description}\nreproduces: {r.spec.reference or '-'}\n"
-                  f"arithmetic: {r.spec.arithmetic(r.spec.params).label()}")
+                  f"arithmetic: {api.arithmetic_label(r, r.spec.params)}")
         table = Table(header_style="bold")
         for col in ("parameter", "value", "unit", "source", "note / description"):
             table.add_column(col, overflow="fold")
@@ -330,7 +337,7 @@ def accelerators(
         for p in r.spec.params.values():
             sources[p.source] = sources.get(p.source, 0) + 1
         table.add_row(r.name, "yes" if r.spec.default else "", r.spec.family, r.plugin.name,
-                      r.spec.arithmetic(r.spec.params).label(),
+                      api.arithmetic_label(r, r.spec.params),
                       ", ".join(f"{n} {s}" for s, n in sorted(sources.items())),
                       r.spec.description)
     out.print(table)
@@ -351,12 +358,16 @@ def plugins(
              "workloads": i.workloads} for i in infos], indent=2) + "\n")
         return
     table = Table(header_style="bold")
-    for col in ("name", "distribution", "version", "hooks", "status", "provides"):
+    for col in ("name", "distribution", "version", "hooks", "status", "accelerators", "workloads"):
         table.add_column(col, overflow="fold")
+
+    def short(names: list[str]) -> str:
+        return ", ".join(names[:4]) + (f" (+{len(names) - 4})" if len(names) > 4 else "")
+
     for i in infos:
-        status = i.status if i.status == "loaded" else f"[red]{i.status}[/red]: {i.error}"
-        provides = ", ".join(i.accelerators[:4]) + (f" (+{len(i.accelerators) - 4})" if len(i.accelerators) > 4 else "")
-        table.add_row(i.name, i.distribution, i.version, ", ".join(i.hooks), status, provides)
+        status = i.status if i.status == "loaded" else f"[red]{i.status}[/red]: {escape(i.error)}"
+        table.add_row(i.name, i.distribution, i.version, ", ".join(i.hooks), status,
+                      short(i.accelerators), short(i.workloads))
     out.print(table)
 
 
@@ -370,8 +381,14 @@ def calibrate(
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="Override a parameter: ACCELERATOR.PARAM=VALUE (repeatable).")] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    rows: Annotated[bool, typer.Option(
+        "--rows", help="Also list every row (the default when a DATASET is given).")] = False,
 ) -> None:
-    """Compare a model's latency with every row of a measurement file."""
+    """Compare a model's latency with every row of a measurement file.
+
+    Without DATASET: the GPU model against NVIDIA's published TensorRT BERT latencies,
+    the A100 INT8 rows it is fitted to and the boards and precisions it never saw.
+    """
     from .calibrate import calibrate as do_calibrate
 
     host = State.host()
@@ -379,16 +396,29 @@ def calibrate(
     if fmt is Format.json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
         return
-    table = Table(title=f"calibration against {report.dataset}", title_justify="left", header_style="bold")
-    for col in ("accelerator", "workload", "seq_len", "batch", "measured ms", "modelled ms", "error"):
-        table.add_column(col, justify="left" if col in ("accelerator", "workload") else "right")
-    for r in report.rows:
-        m = r.measurement
-        table.add_row(m.accelerator, m.workload, str(m.seq_len), str(m.batch),
-                      f"{m.latency_s * 1e3:.3f}", f"{r.modelled_s * 1e3:.3f}", f"{r.rel_error:+.1%}")
-    out.print(table)
+    if rows or dataset is not None:
+        table = Table(title=f"calibration against {report.dataset}", title_justify="left",
+                      header_style="bold")
+        for col in ("accelerator", "workload", "seq_len", "batch", "measured ms", "modelled ms", "error"):
+            table.add_column(col, justify="left" if col in ("accelerator", "workload") else "right")
+        for r in report.rows:
+            m = r.measurement
+            table.add_row(m.accelerator, m.workload, str(m.seq_len), str(m.batch),
+                          f"{m.latency_s * 1e3:.3f}", f"{r.modelled_s * 1e3:.3f}", f"{r.rel_error:+.1%}")
+        out.print(table)
+    summary = Table(title=f"per accelerator: {report.dataset}", title_justify="left",
+                    header_style="bold")
+    for col in ("accelerator", "", "points", "geomean error", "bias", "worst point"):
+        summary.add_column(col, justify="right" if col in ("points", "geomean error", "bias") else "left")
+    for d in report.devices():
+        w = d.worst.measurement
+        summary.add_row(d.accelerator, "fitted" if d.fitted else "unseen", str(d.points),
+                        f"{d.geomean_abs_error:.1%}", f"{d.bias:+.1%}",
+                        f"{w.workload} l={w.seq_len} b={w.batch}: {d.worst.rel_error:+.1%}")
+    out.print(summary)
     out.print(f"rows: {len(report.rows)}   geometric-mean absolute error: {report.geomean_abs_error:.1%}   "
-              f"worst: {report.max_abs_error:.1%} (both exp|ln(modelled/measured)| - 1)   "
+              f"worst: {report.max_abs_error:.1%} (both exp|ln(modelled/measured)| - 1; bias: "
+              f"exp(mean ln(modelled/measured)) - 1, > 0 is too slow)   "
               f"mean absolute percentage error: {report.mape:.1%}")
     for k, v in report.fitted.items():
         out.print(f"fitted {k} = {fmt_num(v, 6)}")
@@ -443,6 +473,9 @@ def reproduce(
         "--results", help="Also save the results behind the table (JSON) here.")] = None,
     claims: Annotated[Path | None, typer.Option(
         "--claims", help="Claims file (default: the paper's figures shipped with the package).")] = None,
+    fit: Annotated[bool, typer.Option(
+        "--fit", help="Refit the claims file's [calibration] parameters jointly to its targets "
+        "and print the values and every target's error (changes no file).")] = False,
 ) -> None:
     """Every published figure of the paper next to what the models compute."""
     from .reproduce import render_markdown
@@ -451,6 +484,9 @@ def reproduce(
     host = State.host()
     if results is not None:
         check_output_path(results)
+    if fit:
+        _calibrate_claims(host, claims, fmt)
+        return
     report = do_reproduce(host=host, claims_path=claims)
     if fmt is Format.json:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
@@ -459,16 +495,18 @@ def reproduce(
     else:
         table = Table(title="HASTILY (arXiv 2502.12344): published vs modelled", title_justify="left",
                       header_style="bold", show_lines=True)
-        for col in ("claim", "published", "configuration", "modelled", "error", "tolerance", "verdict"):
-            table.add_column(col, overflow="fold",
-                             justify="right" if col in ("published", "modelled", "error") else "left")
+        for col in ("claim", "published", "configuration", "modelled", "error", "tolerance",
+                    "chip area", "verdict"):
+            table.add_column(col, overflow="fold", justify="right" if col in (
+                "published", "modelled", "error", "chip area") else "left")
         for r in report.results:
             c = r.claim
             colour = {"ok": "green", "overlaps": "green", "off": "red", "disjoint": "red",
                       "error": "red"}.get(r.verdict, "default")
             name = c.claim + (f"\n[dim]{c.note}[/dim]" if c.note else "")
+            area = r.area_text().replace("(differs)", "[yellow](differs)[/yellow]")
             table.add_row(name, c.published_text(), r.configuration, r.modelled_text(),
-                          r.error_text(), r.tolerance_text(),
+                          r.error_text(), r.tolerance_text(), area,
                           f"[{colour}]{r.verdict_text()}[/{colour}]"
                           + (f"\n[dim]{r.detail}[/dim]" if r.detail else ""))
         out.print(table)
@@ -479,11 +517,40 @@ def reproduce(
         write_atomic(results, report.document.to_json())
     if plots is not None:
         from .plots import draw_all
+        from .reproduce import load_figure_config
 
-        for path in draw_all(report.document, plots):
+        for path in draw_all(report.document, plots, config=load_figure_config(claims)):
             err.print(f"wrote {path}")
     if check and report.failed:
         raise typer.Exit(EXIT_CHECK_FAILED)
+
+
+def _calibrate_claims(host: PluginHost, claims: Path | None, fmt: Format) -> None:
+    from .reproduce import calibrate
+
+    with Progress(TextColumn("[progress.description]{task.description}"), console=err,
+                  transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task("fitting", total=None)
+
+        def show(param: str, value: object, objective: float) -> None:
+            bar.update(task, description=f"fitting {param} = {value} (objective {objective:.4g})")
+
+        cal = calibrate(host=host, claims_path=claims, progress=show)
+    if fmt is Format.json:
+        sys.stdout.write(json.dumps(cal.to_dict(), indent=2) + "\n")
+        return
+    table = Table(title="global calibration: every target, before and after", title_justify="left",
+                  header_style="bold")
+    for col in ("target", "published", "before", "after", "error", "tolerance"):
+        table.add_column(col, justify="left" if col == "target" else "right")
+    for b, a in zip(cal.before, cal.after, strict=True):
+        table.add_row(a.claim.id, a.claim.published_text(), b.error_text(), a.modelled_text(),
+                      a.error_text(), a.tolerance_text())
+    out.print(table)
+    out.print(f"sum of squared log errors: {cal.objective_before:.4g} -> {cal.objective_after:.4g}")
+    out.print("fitted values (source = \"fitted\" in the presets):")
+    for f in cal.fit:
+        out.print(f"  {', '.join(f.accelerators)}: {f.param} = {cal.values[f.param]}")
 
 
 @app.command()

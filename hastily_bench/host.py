@@ -37,6 +37,10 @@ def _identity(obj: object) -> object:
     return obj
 
 
+class _Conflict(PluginError):
+    """Two plugins claim one name: always fatal, whatever ``strict`` says."""
+
+
 @dataclass
 class PluginInfo:
     """What ``hastily-bench plugins`` shows for one plugin."""
@@ -141,8 +145,9 @@ class PluginHost:
             self._try_register(info, ep.load)
 
     def _fail(self, info: PluginInfo, message: str) -> None:
+        message = " ".join(message.split())  # one line, whatever the exception text holds
         info.status = "failed"
-        info.error = message
+        info.error = f"{info.error}; {message}" if info.error else message
         self._infos[info.name] = info
         if self.strict:
             raise PluginError(f"{info.label} {message}; fix or uninstall it, or drop --strict-plugins")
@@ -155,7 +160,9 @@ class PluginHost:
             )
         try:
             plugin = loader()
-        except Exception as exc:  # a broken plugin must not take the tool down
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a broken plugin must not take the tool down
             self._fail(info, f"failed to load: {type(exc).__name__}: {exc}")
             return
         try:
@@ -175,51 +182,82 @@ class PluginHost:
         self._infos[info.name] = info
 
     # -- collection ----------------------------------------------------------------
-    def _call_each(self, hook_name: str, make_register: Callable[[PluginInfo], Callable[[Any], None]]) -> None:
+    def _call_each(
+        self,
+        hook_name: str,
+        make_register: Callable[[PluginInfo, list[str]], Callable[[Any], None]],
+        rollback: Callable[[PluginInfo, list[str]], None],
+    ) -> None:
         caller = getattr(self._pm.hook, hook_name)
         # Call plugin by plugin (in registration order) so each contribution is
         # attributed to its plugin and one plugin's failure does not hide the others.
         for impl in caller.get_hookimpls():
             info = self._infos[impl.plugin_name]
-            if info.status != "loaded":
+            if info.status == "disabled":
                 continue
+            added: list[str] = []
             try:
-                impl.function(*[make_register(info) for _ in impl.argnames])
-            except PluginError:
+                impl.function(*[make_register(info, added) for _ in impl.argnames])
+            except _Conflict:
+                rollback(info, added)
                 raise
-            except Exception as exc:
-                self._fail(info, f"raised in {hook_name}: {type(exc).__name__}: {exc}")
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - a broken plugin must not take the tool down
+                # what this hook registered before failing is withdrawn: half a plugin is worse
+                # than none; what its other hook contributed stays
+                rollback(info, added)
+                detail = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+                self._fail(info, f"raised in {hook_name}: {detail}")
 
     def _collect(self) -> None:
-        def workload_register(info: PluginInfo) -> Callable[[Any], None]:
+        def workload_register(info: PluginInfo, added: list[str]) -> Callable[[Any], None]:
             def register(wl: Workload) -> None:
                 if not isinstance(wl, Workload):
-                    raise PluginError(f"{info.label} registered {wl!r}, not a Workload")
+                    raise PluginError(f"registered {wl!r}, not a Workload")
                 if wl.name in self._workloads:
-                    raise PluginError(
+                    raise _Conflict(
                         f"workload {wl.name!r} is registered twice: by "
                         f"{self._workloads[wl.name][1]} and by {info.label}"
                     )
                 self._workloads[wl.name] = (wl, info.label)
                 info.workloads.append(wl.name)
+                added.append(wl.name)
             return register
 
-        def accel_register(info: PluginInfo) -> Callable[[Any], None]:
+        def accel_register(info: PluginInfo, added: list[str]) -> Callable[[Any], None]:
             def register(spec: AcceleratorSpec) -> None:
                 if not isinstance(spec, AcceleratorSpec):
-                    raise PluginError(f"{info.label} registered {spec!r}, not an AcceleratorSpec")
+                    raise PluginError(f"registered {spec!r}, not an AcceleratorSpec")
                 if spec.name in self._accelerators:
                     other = self._accelerators[spec.name].plugin
-                    raise PluginError(
+                    raise _Conflict(
                         f"accelerator {spec.name!r} is claimed by two plugins: "
                         f"{other.label} and {info.label}"
                     )
                 self._accelerators[spec.name] = RegisteredAccelerator(spec, info)
                 info.accelerators.append(spec.name)
+                added.append(spec.name)
             return register
 
-        self._call_each("hastily_register_workloads", workload_register)
-        self._call_each("hastily_register_accelerators", accel_register)
+        def drop_workloads(info: PluginInfo, added: list[str]) -> None:
+            for name in added:
+                self._workloads.pop(name, None)
+                info.workloads.remove(name)
+
+        def drop_accelerators(info: PluginInfo, added: list[str]) -> None:
+            for name in added:
+                self._accelerators.pop(name, None)
+                info.accelerators.remove(name)
+
+        self._call_each("hastily_register_workloads", workload_register, drop_workloads)
+        self._call_each("hastily_register_accelerators", accel_register, drop_accelerators)
+
+    def _failed_hint(self) -> str:
+        failed = [i for i in self._infos.values() if i.status == "failed"]
+        if not failed:
+            return ""
+        return "; " + "; ".join(f"{i.label} failed to load: {i.error}" for i in failed)
 
     # -- queries -------------------------------------------------------------------
     def plugins(self) -> list[PluginInfo]:
@@ -235,7 +273,7 @@ class PluginHost:
         except KeyError:
             raise UsageError(
                 f"unknown accelerator {name!r}{suggest(name, self._accelerators)}; "
-                "'hastily-bench accelerators' lists them"
+                f"'hastily-bench accelerators' lists them{self._failed_hint()}"
             ) from None
 
     def default_accelerators(self) -> list[str]:
@@ -255,4 +293,5 @@ class PluginHost:
             raise UsageError(
                 f"unknown workload {name!r}{suggest(name, self._workloads)}; "
                 "'hastily-bench workloads' lists them, or pass a .toml / config.json path"
+                f"{self._failed_hint()}"
             ) from None

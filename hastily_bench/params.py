@@ -54,6 +54,10 @@ class Param:
         Allowed values for string parameters.
     minimum, maximum
         Inclusive bounds for numeric parameters.
+    informational
+        The model reads it only to describe results (a reference value such as the
+        paper's chip area): changing it changes no estimate. Every other parameter
+        must change some output (tested for the built-ins).
     """
 
     name: str
@@ -65,6 +69,7 @@ class Param:
     choices: tuple[str, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    informational: bool = False
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -119,7 +124,7 @@ class Param:
 class ParamSet(Mapping[str, Param]):
     """An ordered, immutable set of :class:`Param`, looked up by name."""
 
-    __slots__ = ("_params",)
+    __slots__ = ("_params", "_hash")
 
     def __init__(self, params: Mapping[str, Param] | list[Param] | tuple[Param, ...]) -> None:
         if isinstance(params, Mapping):
@@ -153,7 +158,12 @@ class ParamSet(Mapping[str, Param]):
         return isinstance(other, ParamSet) and self._params == other._params
 
     def __hash__(self) -> int:
-        return hash(tuple(self._params.items()))
+        # immutable: hash once (models cache per parameter set)
+        try:
+            return self._hash
+        except AttributeError:
+            self._hash: int = hash(tuple(self._params.items()))
+            return self._hash
 
     # typed accessors keep model code short and fail loudly on a type mix-up
     def f(self, name: str) -> float:
@@ -222,7 +232,8 @@ class ParamSet(Mapping[str, Param]):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-_PARAM_KEYS = {"value", "unit", "source", "note", "description", "choices", "min", "max"}
+_PARAM_KEYS = {"value", "unit", "source", "note", "description", "choices", "min", "max",
+               "informational"}
 
 
 def params_from_mapping(table: Mapping[str, Any], *, origin: str) -> ParamSet:
@@ -253,6 +264,7 @@ def params_from_mapping(table: Mapping[str, Any], *, origin: str) -> ParamSet:
                     choices=tuple(choices) if choices is not None else None,
                     minimum=spec.get("min"),
                     maximum=spec.get("max"),
+                    informational=bool(spec.get("informational", False)),
                 )
             )
         except UsageError as exc:

@@ -9,16 +9,64 @@ committed and checked for freshness.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
 from .results import Result, RunDocument, summarise_by_category
 
-CIM = ("hastily", "baseline-cim")
 FIGURES = ("speedup", "tops_per_w", "memory", "breakdown", "ablation")
 ABLATION_PREFIX = "ablation: "
+
+
+@dataclass(frozen=True)
+class FigureConfig:
+    """Which accelerators the figures compare: data (the claims file's ``[figures]``), not code.
+
+    Parameters
+    ----------
+    subject
+        The design under study (speedup figure: its speedup over each reference).
+    references
+        Accelerators the subject's speedup is drawn over, where the results hold them.
+    compare
+        Accelerators of the latency-breakdown figure.
+    speedup_bands
+        Published ranges shaded on the speedup figure: ``(low, high, label)``.
+    ablation_seq_len
+        Sequence length of the breakdown and ablation figures.
+    """
+
+    subject: str
+    references: tuple[str, ...] = ()
+    compare: tuple[str, ...] = ()
+    speedup_bands: tuple[tuple[float, float, str], ...] = field(default=())
+    ablation: str = ""
+    ablation_seq_len: int = 1024
+
+    @classmethod
+    def from_mapping(cls, d: Mapping[str, Any], *, origin: str) -> FigureConfig:
+        try:
+            return cls(
+                subject=str(d["subject"]),
+                references=tuple(str(x) for x in d.get("references", ())),
+                compare=tuple(str(x) for x in d.get("compare", ())),
+                speedup_bands=tuple((float(b["low"]), float(b["high"]), str(b["label"]))
+                                    for b in d.get("speedup_bands", ())),
+                ablation=str(d.get("ablation", "")),
+                ablation_seq_len=int(d.get("ablation_seq_len", 1024)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"{origin}: malformed [figures] table ({exc})") from None
+
+
+def default_config() -> FigureConfig:
+    """The figure configuration of the shipped claims file."""
+    from .reproduce import load_figure_config
+
+    return load_figure_config()
 
 
 def _plt() -> Any:
@@ -94,31 +142,32 @@ def _lines_per_accelerator(plt: Any, ax: Any, results: Sequence[Result], workloa
     ax.legend(fontsize=7)
 
 
-def speedup(doc: RunDocument) -> Any:
-    """Throughput speedup of HASTILY vs sequence length, over the GPUs and the baseline."""
+def speedup(doc: RunDocument, cfg: FigureConfig | None = None) -> Any:
+    """Throughput speedup of the subject vs sequence length, over each reference."""
     plt = _plt()
+    cfg = cfg or default_config()
     results = _ok(doc)
-    workloads = [w for w in _workloads(results) if _series(results, w, "hastily")]
+    workloads = [w for w in _workloads(results) if _series(results, w, cfg.subject)]
     if not workloads:
-        raise UsageError("speedup figure: no 'hastily' results at batch 1")
+        raise UsageError(f"speedup figure: no {cfg.subject!r} results at batch 1")
     fig, axes = plt.subplots(1, len(workloads), figsize=(4.2 * len(workloads), 3.4), squeeze=False)
-    refs = [a for a in ("a40-hf-bnb", "a40-tensorrt", "baseline-cim")
-            if any(r.accelerator == a for r in results)]
+    refs = [a for a in cfg.references if any(r.accelerator == a for r in results)]
+    colours = ("tab:blue", "tab:green", "tab:orange", "tab:red")
     for ax, w in zip(axes[0], workloads, strict=True):
-        h = _series(results, w, "hastily")
+        h = _series(results, w, cfg.subject)
         for ref in refs:
             s = _series(results, w, ref)
             ls = sorted(set(h) & set(s))
             ax.plot(ls, [_v(s[x].latency_s) / _v(h[x].latency_s) for x in ls], marker="o", label=f"over {ref}")
-        _log_axes(plt, ax, "HASTILY speedup (x)", f"{w}, batch 1")
-        ax.axhspan(4.4, 9.8, color="tab:blue", alpha=0.08, label="paper: 4.4-9.8x over A40")
-        ax.axhspan(1.7, 5.9, color="tab:green", alpha=0.08, label="paper: 1.7-5.9x over baseline")
+        _log_axes(plt, ax, f"{cfg.subject} speedup (x)", f"{w}, batch 1")
+        for i, (low, high, label) in enumerate(cfg.speedup_bands):
+            ax.axhspan(low, high, color=colours[i % len(colours)], alpha=0.08, label=label)
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
 
-def tops_per_w(doc: RunDocument) -> Any:
+def tops_per_w(doc: RunDocument, cfg: FigureConfig | None = None) -> Any:
     """Energy efficiency per accelerator vs sequence length."""
     plt = _plt()
     results, workloads = _batch1_workloads(doc, "TOPS/W")
@@ -130,7 +179,7 @@ def tops_per_w(doc: RunDocument) -> Any:
     return fig
 
 
-def memory(doc: RunDocument) -> Any:
+def memory(doc: RunDocument, cfg: FigureConfig | None = None) -> Any:
     """Working memory vs sequence length: quadratic for the baseline, linear for HASTILY."""
     plt = _plt()
     results, workloads = _batch1_workloads(doc, "memory")
@@ -142,12 +191,14 @@ def memory(doc: RunDocument) -> Any:
     return fig
 
 
-def breakdown(doc: RunDocument, seq_len: int = 1024) -> Any:
-    """Latency by operation class (stacked bars) for HASTILY and the baseline."""
+def breakdown(doc: RunDocument, cfg: FigureConfig | None = None) -> Any:
+    """Latency by operation class (stacked bars) for the compared accelerators."""
     plt = _plt()
-    results = [r for r in _ok(doc) if r.seq_len == seq_len and r.accelerator in CIM]
+    cfg = cfg or default_config()
+    seq_len = cfg.ablation_seq_len
+    results = [r for r in _ok(doc) if r.seq_len == seq_len and r.accelerator in cfg.compare]
     if not results:
-        raise UsageError(f"breakdown figure: no hastily / baseline-cim results at l = {seq_len}")
+        raise UsageError(f"breakdown figure: no {' / '.join(cfg.compare)} results at l = {seq_len}")
     labels = [f"{r.accelerator}\n{r.workload}" for r in results]
     cats: list[str] = []
     for r in results:
@@ -165,8 +216,8 @@ def breakdown(doc: RunDocument, seq_len: int = 1024) -> Any:
     return fig
 
 
-def ablation(doc: RunDocument) -> Any:
-    """Throughput from the baseline as HASTILY's features are switched on one by one."""
+def ablation(doc: RunDocument, cfg: FigureConfig | None = None) -> Any:
+    """Throughput as the design's features are switched on one by one (its declared steps)."""
     plt = _plt()
     results = [r for r in doc.results if r.ok and r.accelerator.startswith(ABLATION_PREFIX)]
     if not results:
@@ -184,13 +235,13 @@ def ablation(doc: RunDocument) -> Any:
              for r in next(iter(by_w.values()))]
     ax.set_xticks([j + width * (len(by_w) - 1) / 2 for j in range(len(steps))], steps, fontsize=8)
     ax.set_ylabel("throughput (TOPS)")
-    ax.set_title("ablation: baseline CIM to HASTILY")
+    ax.set_title(f"ablation: {steps[0].splitlines()[0]} to {(cfg or default_config()).ablation or 'full design'}")
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
 
-DRAWERS: dict[str, Callable[[RunDocument], Any]] = {
+DRAWERS: dict[str, Callable[[RunDocument, FigureConfig | None], Any]] = {
     "speedup": speedup, "tops_per_w": tops_per_w, "memory": memory,
     "breakdown": breakdown, "ablation": ablation,
 }
@@ -198,7 +249,7 @@ DRAWERS: dict[str, Callable[[RunDocument], Any]] = {
 
 def draw_all(doc: RunDocument, directory: Path | str, *,
              names: Sequence[str] = FIGURES, formats: Sequence[str] = ("png", "svg"),
-             skipped: list[str] | None = None) -> list[Path]:
+             skipped: list[str] | None = None, config: FigureConfig | None = None) -> list[Path]:
     """Draw the named figures into ``directory`` (created if missing); return the files.
 
     Every figure is drawn in memory before anything is written. With ``skipped`` (a
@@ -215,7 +266,7 @@ def draw_all(doc: RunDocument, directory: Path | str, *,
     figures = []
     for name in names:
         try:
-            figures.append((name, DRAWERS[name](doc)))
+            figures.append((name, DRAWERS[name](doc, config)))
         except UsageError as exc:
             if skipped is None:
                 for _, f in figures:

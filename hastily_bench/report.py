@@ -18,8 +18,8 @@ FORMATS = ("table", "json", "csv", "markdown")
 
 CSV_COLUMNS = (
     "workload", "accelerator", "seq_len", "batch", "status", "latency_s", "inferences_per_s",
-    "tops", "energy_j", "energy_per_inference_j", "tops_per_w", "memory_bytes",
-    "attn_rel_error", "arithmetic", "speedup", "efficiency_gain", "params_hash", "error",
+    "tops", "energy_j", "energy_per_inference_j", "tops_per_w", "area_mm2", "tops_per_mm2",
+    "memory_bytes", "attn_rel_error", "arithmetic", "speedup", "efficiency_gain", "params_hash", "error",
 )
 
 
@@ -77,6 +77,14 @@ def _reference(group: list[Result], baseline: str | None) -> Result | None:
     return next((r for r in group if r.accelerator == baseline), None)
 
 
+def fmt_area(r: Result) -> str:
+    """The chip or die area, marked when the model grew the chip to hold the workload."""
+    if r.area_mm2 is None:
+        return "-"
+    scaled = r.extra.get("chip_scaled") is True
+    return f"{r.area_mm2:.0f} mm2" + (" (scaled)" if scaled else "")
+
+
 def render_table(doc: RunDocument, console: Console, *, baseline: str | None,
                  breakdown: bool = False) -> None:
     """One rich table per (workload, seq_len, batch)."""
@@ -89,7 +97,7 @@ def render_table(doc: RunDocument, console: Console, *, baseline: str | None,
         table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
                       pad_edge=False)
         table.add_column("accelerator", no_wrap=True)
-        for col in ("latency", "inf/s", "TOPS", "J/inf", "TOPS/W"):
+        for col in ("latency", "inf/s", "TOPS", "J/inf", "TOPS/W", "area", "TOPS/mm2"):
             table.add_column(col, justify="right", no_wrap=True)
         if ref is not None:
             table.add_column("speedup", justify="right", no_wrap=True)
@@ -109,6 +117,8 @@ def render_table(doc: RunDocument, console: Console, *, baseline: str | None,
                 fmt_num(r.tops, 3),
                 fmt_si(r.energy_per_inference_j, "J"),
                 fmt_num(r.tops_per_w, 3),
+                fmt_area(r).replace("(scaled)", "[yellow](scaled)[/yellow]"),
+                fmt_num(r.tops_per_mm2, 3),
             ]
             if ref is not None:
                 row += [fmt_ratio(speed), fmt_ratio(gain)]
@@ -181,7 +191,7 @@ def render_markdown(doc: RunDocument, *, baseline: str | None) -> str:
         ref = _reference(group, baseline)
         lines.append(f"### {workload}, seq_len {seq_len}, batch {batch}")
         lines.append("")
-        head = ["accelerator", "latency", "inf/s", "TOPS", "energy/inf", "TOPS/W"]
+        head = ["accelerator", "latency", "inf/s", "TOPS", "energy/inf", "TOPS/W", "area", "TOPS/mm2"]
         if ref is not None:
             head += [f"speedup vs {baseline}", "TOPS/W gain"]
         head += ["memory", "attn err", "status"]
@@ -190,7 +200,8 @@ def render_markdown(doc: RunDocument, *, baseline: str | None) -> str:
         for r in group:
             speed, gain = ratios(r, ref)
             cells = [f"`{r.accelerator}`", fmt_si(r.latency_s, "s"), fmt_num(r.inferences_per_s, 4),
-                     fmt_num(r.tops), fmt_si(r.energy_per_inference_j, "J"), fmt_num(r.tops_per_w)]
+                     fmt_num(r.tops), fmt_si(r.energy_per_inference_j, "J"), fmt_num(r.tops_per_w),
+                     fmt_area(r), fmt_num(r.tops_per_mm2)]
             if ref is not None:
                 cells += [fmt_ratio(speed), fmt_ratio(gain)]
             cells += [fmt_bytes(r.memory_bytes),

@@ -23,6 +23,7 @@ from typing import Any
 
 from .accelerator import Estimate, OpCost
 from .errors import PluginError, UsageError
+from .graph import CATEGORIES
 from .params import load_json
 
 SCHEMA_VERSION = 1
@@ -52,6 +53,9 @@ class Result:
     tops_per_w: float | None = None
     energy_per_inference_j: float | None = None
     attn_rel_error: float | None = None
+    static_energy_j: float | None = None
+    area_mm2: float | None = None
+    tops_per_mm2: float | None = None
     arithmetic: str = ""
     breakdown: tuple[OpCost, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -85,6 +89,9 @@ class Result:
             "tops_per_w": self.tops_per_w,
             "memory_bytes": self.memory_bytes,
             "attn_rel_error": self.attn_rel_error,
+            "static_energy_j": self.static_energy_j,
+            "area_mm2": self.area_mm2,
+            "tops_per_mm2": self.tops_per_mm2,
             "arithmetic": self.arithmetic,
             "breakdown": [
                 {"op": c.op, "category": c.category, "latency_s": c.latency_s,
@@ -139,6 +146,9 @@ class Result:
             tops_per_w=d.get("tops_per_w"),
             energy_per_inference_j=d.get("energy_per_inference_j"),
             attn_rel_error=d.get("attn_rel_error"),
+            static_energy_j=d.get("static_energy_j"),
+            area_mm2=d.get("area_mm2"),
+            tops_per_mm2=d.get("tops_per_mm2"),
             arithmetic=d.get("arithmetic", ""),
             breakdown=tuple(
                 OpCost(op=c["op"], latency_s=c["latency_s"], energy_j=c["energy_j"],
@@ -154,7 +164,8 @@ class Result:
 
 
 _METRICS = ("latency_s", "energy_j", "memory_bytes", "tops", "inferences_per_s", "tops_per_w",
-            "energy_per_inference_j", "attn_rel_error")
+            "energy_per_inference_j", "attn_rel_error", "static_energy_j", "area_mm2",
+            "tops_per_mm2")
 _REQUIRED_WHEN_OK = ("latency_s", "energy_j", "tops", "inferences_per_s")
 
 
@@ -173,22 +184,32 @@ def validate_estimate(est: object) -> Estimate:
     """Raise :class:`PluginError` unless ``est`` is a well-formed :class:`Estimate`."""
     if not isinstance(est, Estimate):
         raise PluginError(f"returned {type(est).__name__}, not an Estimate")
-    latency = _check_number("latency_s", est.latency_s, positive=True)
-    energy = _check_number("energy_j", est.energy_j)
     if isinstance(est.memory_bytes, bool) or not isinstance(est.memory_bytes, int) or est.memory_bytes < 0:
         raise PluginError(f"memory_bytes is {est.memory_bytes!r}, must be an integer >= 0")
     if not est.breakdown:
         raise PluginError("breakdown is empty")
-    lat_sum = energy_sum = 0.0
+    static = _check_number("static_energy_j", est.static_energy_j)
+    if est.area_mm2 is not None:
+        _check_number("area_mm2", est.area_mm2, positive=True)
+    lat_sum, energy_sum = 0.0, static
     for c in est.breakdown:
         if not isinstance(c, OpCost):
             raise PluginError(f"breakdown holds {c!r}, not an OpCost")
+        if not isinstance(c.op, str) or not c.op:
+            raise PluginError(f"breakdown entry {c!r} has no op name")
+        if c.category not in CATEGORIES:
+            raise PluginError(f"breakdown[{c.op!r}].category is {c.category!r}, not one of "
+                              f"{', '.join(CATEGORIES)}")
         lat_sum += _check_number(f"breakdown[{c.op!r}].latency_s", c.latency_s)
         energy_sum += _check_number(f"breakdown[{c.op!r}].energy_j", c.energy_j)
+    # totals after the entries, so a NaN is reported where it starts (the op and field)
+    latency = _check_number("latency_s", est.latency_s, positive=True)
+    energy = _check_number("energy_j", est.energy_j)
     if not math.isclose(lat_sum, latency, rel_tol=SUM_RTOL):
         raise PluginError(f"breakdown latencies sum to {lat_sum!r}, total is {latency!r}")
     if not math.isclose(energy_sum, energy, rel_tol=SUM_RTOL, abs_tol=1e-30):
-        raise PluginError(f"breakdown energies sum to {energy_sum!r}, total is {energy!r}")
+        raise PluginError(f"breakdown energies plus static_energy_j sum to {energy_sum!r}, "
+                          f"total is {energy!r}")
     for k, v in est.extra.items():
         if not isinstance(v, (bool, int, float, str)) or (isinstance(v, float) and not math.isfinite(v)):
             raise PluginError(f"extra[{k!r}] is {v!r}, not a finite scalar")
@@ -209,9 +230,22 @@ def result_from_estimate(
     params_hash: str,
     attn_rel_error: float | None = None,
 ) -> Result:
-    """Build an ``ok`` result, deriving every rate from the estimate's totals."""
+    """Build an ``ok`` result, deriving every rate from the estimate's totals.
+
+    Raises :class:`PluginError` when the estimate is malformed or a derived rate is
+    not finite (a latency so small that TOPS overflows is the plugin's error).
+    """
     validate_estimate(est)
     latency, energy = float(est.latency_s), float(est.energy_j)
+    area = None if est.area_mm2 is None else float(est.area_mm2)
+    tops = ops / latency / 1e12
+    derived = {"tops": tops, "inferences_per_s": batch / latency,
+               "tops_per_w": (ops / energy / 1e12) if energy > 0 else None,
+               "tops_per_mm2": tops / area if area else None}
+    for key, value in derived.items():
+        if value is not None and not math.isfinite(value):
+            raise PluginError(f"derived {key} is {value!r} (latency_s={latency!r}, "
+                              f"energy_j={energy!r}): not a finite number")
     return Result(
         workload=workload,
         accelerator=accelerator,
@@ -223,11 +257,14 @@ def result_from_estimate(
         latency_s=latency,
         energy_j=energy,
         memory_bytes=int(est.memory_bytes),
-        tops=ops / latency / 1e12,
-        inferences_per_s=batch / latency,
-        tops_per_w=(ops / energy / 1e12) if energy > 0 else None,
+        tops=tops,
+        inferences_per_s=derived["inferences_per_s"],
+        tops_per_w=derived["tops_per_w"],
         energy_per_inference_j=energy / batch,
         attn_rel_error=attn_rel_error,
+        static_energy_j=float(est.static_energy_j),
+        area_mm2=area,
+        tops_per_mm2=derived["tops_per_mm2"],
         arithmetic=arithmetic,
         breakdown=tuple(
             OpCost(c.op, float(c.latency_s), float(c.energy_j), c.category) for c in est.breakdown
@@ -350,12 +387,14 @@ def write_atomic(path: Path | str, text: str) -> None:
 
 
 def summarise_by_category(result: Result) -> dict[str, tuple[float, float]]:
-    """``{category: (latency_s, energy_j)}`` of a result's breakdown (category or op)."""
+    """``{category: (latency_s, energy_j)}`` of a result's breakdown, plus ``static`` energy."""
     out: dict[str, tuple[float, float]] = {}
     for c in result.breakdown:
         key = c.category or c.op
         lat, en = out.get(key, (0.0, 0.0))
         out[key] = (lat + c.latency_s, en + c.energy_j)
+    if result.static_energy_j:
+        out["static"] = (0.0, result.static_energy_j)
     return out
 
 

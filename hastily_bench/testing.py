@@ -26,7 +26,7 @@ from collections.abc import Iterable
 
 from .accelerator import AcceleratorSpec, Arithmetic, Estimate, OpCost
 from .errors import PluginError, Unsupported
-from .graph import MAX_SEQ_LEN, OpGraph, build_graph
+from .graph import MAX_SEQ_LEN, OpGraph, build_graph, op_graph
 from .host import PluginHost
 from .params import SOURCES, ParamSet
 from .results import result_from_estimate, validate_estimate
@@ -245,7 +245,9 @@ def check_estimate(
     * units: latency within :data:`LATENCY_RANGE_S`, energy below
       :data:`MAX_ENERGY_J`;
     * the derived metrics (TOPS, TOPS/W) can be computed;
-    * latency does not fall as the sequence length grows.
+    * latency does not fall as the sequence length grows;
+    * every operation-level graph of ``hastily-bench op`` at the same point
+      (:func:`op_level_graphs`) gives a sane estimate or ``Unsupported``.
 
     Points of the sweep beyond the first that raise
     :class:`~hastily_bench.errors.Unsupported` end the sweep (a model may have a
@@ -319,7 +321,35 @@ def check_estimate(
             )
         previous = (seq_len, e.latency_s)
     _fail(f"{spec.name}: sequence-length sweep of {graph.workload.name}", problems)
+    _fail(f"{spec.name}: operation-level graphs of {graph.workload.name}",
+          _op_level_problems(spec, graph, params))
     return est
+
+
+def op_level_graphs(graph: OpGraph) -> list[tuple[str, OpGraph]]:
+    """The operation-level graphs of ``hastily-bench op`` at ``graph``'s point, labelled."""
+    w, L, B = graph.workload, graph.seq_len, graph.batch
+    return [
+        ("softmax", op_graph("softmax", w, seq_len=L, batch=B)),
+        ("softmax --rows 1", op_graph("softmax", w, seq_len=L, batch=B, rows=1)),
+        ("attention", op_graph("attention", w, seq_len=L, batch=B)),
+        ("mvm -l 1", op_graph("mvm", w, seq_len=1, batch=1)),
+        ("mvm", op_graph("mvm", w, seq_len=L, batch=B, rows=w.hidden, cols=w.ffn)),
+    ]
+
+
+def _op_level_problems(spec: AcceleratorSpec, graph: OpGraph, params: ParamSet) -> list[str]:
+    problems: list[str] = []
+    for label, g in op_level_graphs(graph):
+        try:
+            e = spec.estimate(g, params)
+        except Unsupported:
+            continue
+        except Exception as exc:  # noqa: BLE001 - reported as a problem
+            problems.append(f"op {label}: raised {type(exc).__name__}: {exc}")
+            continue
+        problems += [f"op {label}: {p}" for p in _estimate_problems(e)]
+    return problems
 
 
 def check_accelerator_spec(spec: AcceleratorSpec) -> None:

@@ -1,77 +1,99 @@
-"""CIM models: HASTILY (UCLM arrays with table-lookup exponent) and the baseline CIM.
+"""CIM models: HASTILY (UCLM arrays with a table-lookup exponent) and the baseline CIM.
 
-One analytical cost model, built from component parameters (``cim.toml``), with
-three ablation switches. ``hastily`` has them on; ``baseline-cim`` is the same
-chip with them off, so that switching them one by one walks from one to the other.
+One cost model over the CIM component library (:mod:`hastily_bench.cim`; every
+component's formula and source in ``docs/cim-components.md``), with three switches:
+``lut_exp``, ``multicore_softmax`` and ``schedule``. ``hastily`` has the features
+on and the pipeline schedule; ``baseline-cim`` is the same chip with them off and the
+matrix schedule, so switching them one by one walks from one to the other.
 
-Mapping
--------
-A ``rows x cols`` block of a weight matrix at ``weight_bits`` occupies
-``weight_bits / bits_per_cell`` one-bit arrays, i.e. one UCLM for the paper's
-64 x 64 INT8 block on 8 arrays. Every weight matrix of every layer stays on chip.
-K^T and V are written into arrays like weights (``live_layers`` layers of them:
-two for the pipeline's double buffer, one for the matrix schedule). A workload
-that needs more UCLMs than the chip has gets a scaled chip (``scale_to_fit``,
-with a note and the required vs available counts in ``extra``) or is
-``unsupported``.
+Mapping (``map_model``)
+    Every weight matrix is cut into ``rows x cols`` blocks of ``weight_bits`` / cell
+    bits slices (:func:`~hastily_bench.cim.map_matrix`); K^T and V of
+    ``schedule.kv_layers`` layers are written into arrays like weights
+    (:func:`~hastily_bench.cim.map_kv`). What does not fit follows the ``capacity``
+    policy: ``stream`` (weights that do not fit are written from off-chip memory every
+    inference, at its bandwidth and energy), ``scale`` (the chip grows by tiles, up to
+    one reticle, and the result says so) or ``unsupported``.
 
-Timing
-------
-One MVM of a UCLM: ``ceil(input_bits / dac_bits)`` bit steps; each step drives the
-rows (DAC), samples (S&H), and converts ``cols / adcs_per_array`` columns per
-ADC. Sample-and-hold lets the conversions of one step overlap the drive of the
-next, so ``T_MVM = t_front + steps x max(t_front, t_convert) + t_shift_add``.
-Every op has a per-token *occupancy* (how long its busiest resource is held per
-token: arrays for an MVM, lookups included, VFU lanes for vector work) and a
-*latency* (tree reductions across cores, hops). Schedules:
+Per-op costs (cost rules, one per op type and role)
+    Each op of one layer gets a :class:`Stage`: per token, how long its busiest
+    resource is held (``occupancy_s``), extra fill latency (``fill_s``: reduction trees),
+    and its energy. Weight products: one MVM per block per token
+    (``T_MVM = front + steps x max(front, convert) + shift-add`` from the macro), row
+    blocks' partial sums added on the VFU of each core and then in a tree across cores.
+    Attention products: the same on the K^T / V arrays, plus the row writes of each new
+    key and value; in the pipeline the score row's lookups borrow the K^T arrays.
 
-* fine-grained pipeline: tokens stream through all ops of a segment at once, one
-  token per ``max(occupancy)`` after the first has walked the chain; segments are separated by the Q/K/V barrier
-  (attention of layer i needs all of layer i's K and V). Segment 0 is layer 1's
-  Q/K/V projection; segment i is layer i's attention to layer i+1's projection.
-  Latency = sum over segments of ``(tokens - 1) x max occupancy + sum of
-  (occupancy + latency)``,
-  which is where the paper's ``(N + 1) x l x T_MVM`` comes from.
-* matrix by matrix: each op runs over all tokens before the next starts; softmax
-  runs over the whole stored score matrix.
+Softmax, mapped explicitly (``softmax_mapping``)
+    A score row of one head is produced by the K^T arrays of that head, which lie in
+    ``row_cores`` cores (``ceil(L / cols)`` column blocks, ``macros_per_core`` per core).
+    With ``multicore_softmax`` each of those cores works on the scores it produced
+    (at most ``cols x macros_per_core`` of them) and the partial maxima and sums meet in
+    binary trees (reduce and broadcast, ``log2(row_cores)`` hops each way); without it,
+    the row is streamed to one core. Per 16-element chunk the VFU does max, subtract,
+    the exponent, sum and the normalising multiply; with ``lut_exp`` the exponent is
+    the fixed-point table routine plus one lookup per element in the core's arrays
+    (``lanes`` lookups in parallel, ``lookup_cycles`` each), otherwise the VFU's
+    polynomial routine. The pipeline keeps one row per head in flight (heads in
+    parallel); the matrix schedule stores every score (``score_bytes``, in the tiles'
+    shared memories, the excess off chip) and deals the rows to the chip's cores.
 
-In the pipeline, ops overlap: a segment's streaming time is attributed to its
-ops in proportion to their occupancy, so the breakdown sums to the total.
+Schedules (:data:`SCHEDULES`, strategies)
+    ``pipeline``: tokens stream through the ops between the graph's barriers
+    (:meth:`~hastily_bench.api.OpGraph.stream_segments`): per segment
+    ``(tokens - 1) x max(occupancy) + sum(occupancy + fill)``; with the Q/K/V barrier
+    this is where the paper's ``(N + 1) x l x T_MVM`` comes from. ``matrix``: each op
+    runs over all tokens before the next starts.
 
-Energy: dynamic energy per event (ADC conversions dominate) plus
-``static_power_w_per_mm2 x area x latency``.
+Energy: per-event energies of the components plus the chip's leakage (sum over the
+components of the chip in use) over the latency.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 from hastily_bench.api import (
-    LAYERNORM,
-    MATMUL,
-    SOFTMAX,
+    GELU,
     AcceleratorSpec,
     Arithmetic,
+    Chip,
+    CostRules,
     Estimate,
-    Op,
-    OpCost,
+    EstimateBuilder,
+    ExpRoutine,
+    LayerNorm,
+    Level,
+    MatMul,
     OpGraph,
     ParamSet,
+    Role,
+    SharedMemory,
+    Softmax,
     Unsupported,
-    build_graph,
+    UsageError,
+    check_consumed,
+    exp_table_max_rel_error,
     hookimpl,
+    load_component_params,
     load_package_toml,
-    params_from_mapping,
+    map_kv,
+    map_matrix,
 )
 
 PRESETS = "cim.toml"
-#: Op names that sit between the Q/K/V barriers of the pipeline (in layer order).
-ATTENTION_SIDE = ("attn_scores", "softmax", "attn_context")
+#: Parameters the model reads besides the chip's components.
+MODEL_KEYS = frozenset({
+    "lut_exp", "multicore_softmax", "schedule", "capacity", "max_area_mm2", "input_bits",
+    "weight_bits", "score_bytes", "layernorm_vfu_ops", "gelu_vfu_ops", "paper_area_mm2", "softmax_cores_per_row", "power_gating",
+})
 
+
+GLOBAL_BUFFER_KEYS = SharedMemory.param_keys("global_buffer")
 
 
 @lru_cache(maxsize=1)
@@ -83,377 +105,562 @@ def presets() -> dict[str, Any]:
 def preset_params(name: str) -> ParamSet:
     """Parameters of preset ``name`` (``hastily`` or ``baseline-cim``)."""
     doc = presets()
-    params = params_from_mapping(doc["params"], origin=PRESETS)
+    params = load_component_params(doc["params"], PRESETS,
+                                   consumers=[Chip.param_keys(), MODEL_KEYS, GLOBAL_BUFFER_KEYS])
     overrides: Mapping[str, Any] = doc["accelerators"][name].get("overrides", {})
     return params.with_values(dict(overrides), source="assumed") if overrides else params
 
 
-# --- component level -------------------------------------------------------------------
-
-def cycle_s(p: ParamSet) -> float:
-    return 1.0 / p.f("clock_hz")
-
-
-def mvm_steps(p: ParamSet) -> int:
-    """Bit-serial input steps of one MVM."""
-    return math.ceil(p.i("input_bits") / p.i("dac_bits"))
+def check_params(p: ParamSet) -> None:
+    """Combinations the model refuses, before any work (one line each)."""
+    check_consumed(p, [Chip.param_keys(), MODEL_KEYS, GLOBAL_BUFFER_KEYS], origin="parameters")
+    chip(p)  # the components validate themselves
+    if p.b("lut_exp") and p.i("array_lut_entries") == 0:
+        raise UsageError("lut_exp=true needs a lookup table in the arrays (array_lut_entries > 0)")
 
 
-def arrays_per_block(p: ParamSet) -> int:
-    """One-bit arrays holding one rows x cols weight block (its bit slices)."""
-    return math.ceil(p.i("weight_bits") / p.i("bits_per_cell"))
+@lru_cache(maxsize=256)
+def chip(p: ParamSet) -> Chip:
+    """The chip described by ``p`` (cached per parameter set)."""
+    return Chip.from_params(p)
 
 
-def uclms_per_block(p: ParamSet) -> int:
-    return math.ceil(arrays_per_block(p) / p.i("arrays_per_uclm"))
+def _ceil(a: float, b: float) -> int:
+    return math.ceil(a / b)
 
 
-def t_mvm(p: ParamSet) -> float:
-    """Seconds for one MVM of a UCLM (all its arrays in parallel)."""
-    t_front = p.f("dac_latency_s") + p.i("sample_hold_cycles") * cycle_s(p)
-    t_convert = math.ceil(p.i("array_cols") / p.i("adcs_per_array")) / p.f("adc_sample_rate_hz")
-    return t_front + mvm_steps(p) * max(t_front, t_convert) + p.i("shift_add_cycles") * cycle_s(p)
+# --- schedules (strategies) ----------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Schedule:
+    """How ops share the chip in time. A new schedule is a subclass plus a preset choice."""
 
-def e_mvm(p: ParamSet) -> tuple[float, float]:
-    """(ADC energy, other energy) of one block MVM, in joules."""
-    arrays, steps = arrays_per_block(p), mvm_steps(p)
-    cols, rows = p.i("array_cols"), p.i("array_rows")
-    adc = arrays * steps * cols * p.f("adc_energy_j")
-    other = arrays * steps * (
-        cols * (p.f("shift_add_energy_j") + p.f("sample_hold_energy_j"))
-        + rows * p.f("dac_energy_j")
-        + p.f("array_mvm_energy_j")
-    )
-    return adc, other
+    name: ClassVar[str] = ""
+    #: Layers of K^T and V held in arrays at once.
+    kv_layers: ClassVar[int] = 1
+    #: Every score of a layer is stored (where: :func:`score_storage`).
+    stores_scores: ClassVar[bool] = False
+    #: Table lookups borrow the arrays that compute MVMs for the next tokens.
+    lookups_borrow_arrays: ClassVar[bool] = False
 
+    def latencies(self, graph: OpGraph, stages: Mapping[str, Stage]) -> dict[str, float]:
+        """Latency attributed to each op (by label), summed over the layers."""
+        raise NotImplementedError
 
-def t_lookup(p: ParamSet) -> float:
-    """Seconds for one table lookup in one array."""
-    return p.i("lookup_cycles") * cycle_s(p)
-
-
-def uclm_area_mm2(p: ParamSet) -> float:
-    arrays, rows, cols = p.i("arrays_per_uclm"), p.i("array_rows"), p.i("array_cols")
-    return arrays * (
-        rows * cols * p.f("cell_area_um2") * 1e-6
-        + p.i("adcs_per_array") * p.f("adc_area_mm2")
-        + rows * p.f("dac_area_mm2")
-        + p.f("shift_add_area_mm2")
-    )
-
-
-def tile_area_mm2(p: ParamSet) -> float:
-    core = p.i("uclms_per_core") * uclm_area_mm2(p) + p.i("vfu_lanes") * p.f("vfu_area_mm2")
-    return p.i("cores_per_tile") * core + p.f("shared_memory_area_mm2") + p.f("router_area_mm2")
-
-
-# --- mapping -----------------------------------------------------------------------------
-
-def _blocks(k: int, n: int, p: ParamSet) -> tuple[int, int]:
-    """(row blocks, column blocks) of a k x n matrix."""
-    return math.ceil(k / p.i("array_rows")), math.ceil(n / p.i("array_cols"))
+    def memory_bytes(self, graph: OpGraph, p: ParamSet) -> int:
+        """Working memory for activations and attention intermediates (peak)."""
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
-class Mapping_:
-    weight_uclms: int
-    kv_uclms: int
-    layer_uclms: int
-    tiles: int
-    tiles_available: int
-    scaled: bool
+class PipelineSchedule(Schedule):
+    """Token-by-token pipeline across layers; barriers come from the graph."""
 
-    @property
-    def required_uclms(self) -> int:
-        return self.weight_uclms + self.kv_uclms
+    name: ClassVar[str] = "pipeline"
+    kv_layers: ClassVar[int] = 2  # this layer's K/V in use while the next layer's are written
+    lookups_borrow_arrays: ClassVar[bool] = True
 
-
-def map_graph(graph: OpGraph, p: ParamSet) -> Mapping_:
-    """Place the whole model on the chip.
-
-    The mapping always covers the full encoder layer of the workload, even when the
-    graph holds a single op (``hastily-bench op``): an operation runs on the chip
-    that holds the model, with the same cores available to it.
-    """
-    w, upb = graph.workload, uclms_per_block(p)
-    per_layer = 0
-    for op in build_graph(w, graph.seq_len, graph.batch).layer_ops:
-        if op.kind == MATMUL and op.weight_stationary:
-            rb, cb = _blocks(op.k, op.n, p)
-            per_layer += rb * cb * upb
-    # extra weight matrices of an op-level graph (``op mvm`` with its own shape)
-    for op in graph.layer_ops:
-        if op.name == "mvm":
-            rb, cb = _blocks(op.k, op.n, p)
-            per_layer += rb * cb * upb
-    live_layers = 2 if p.b("fine_grained_pipeline") else 1
-    rb, cb = _blocks(w.head_dim, graph.seq_len, p)
-    kv_per_layer = 2 * graph.batch * w.heads * rb * cb * upb
-    weight_uclms = graph.layers * per_layer
-    kv_uclms = min(live_layers, graph.layers) * kv_per_layer
-    per_tile = p.i("cores_per_tile") * p.i("uclms_per_core")
-    available = p.i("tiles_per_chip")
-    needed = math.ceil((weight_uclms + kv_uclms) / per_tile)
-    if needed > available and not p.b("scale_to_fit"):
-        raise Unsupported(
-            f"needs {weight_uclms + kv_uclms} UCLMs ({needed} tiles), the chip has "
-            f"{available * per_tile} ({available} tiles); set scale_to_fit=true to scale the chip"
-        )
-    return Mapping_(weight_uclms, kv_uclms, per_layer + kv_per_layer, max(needed, available),
-                    available, needed > available)
-
-
-# --- per-op costs --------------------------------------------------------------------------
-
-@dataclass
-class OpModel:
-    """Per-token occupancy, fill latency and total energy of one op (one layer)."""
-
-    name: str
-    category: str
-    occupancy_s: float  # per token: how long the op's busiest resource is held
-    latency_s: float  # extra fill latency beyond the occupancy (reduction trees, hops)
-    energy_j: float
-    adc_energy_j: float = 0.0
-    whole_s: float | None = None  # matrix mode: time of the op over all tokens, when not tokens x occupancy
-
-
-def _tree(levels: int, p: ParamSet, payload_cycles: int = 1) -> float:
-    return levels * (p.i("hop_cycles") + payload_cycles) * cycle_s(p)
-
-
-def _vfu_time(elements: float, ops: float, cores: float, p: ParamSet) -> float:
-    return math.ceil(elements / cores) * ops * p.i("vfu_op_cycles") / p.i("vfu_lanes") * cycle_s(p)
-
-
-def model_ops(graph: OpGraph, p: ParamSet, mapping: Mapping_) -> list[OpModel]:
-    w = graph.workload
-    L, h, dh = graph.seq_len, w.heads, w.head_dim
-    lanes = p.i("vfu_lanes")
-    upc, cols = p.i("uclms_per_core"), p.i("array_cols")
-    T = t_mvm(p)
-    e_adc, e_other = e_mvm(p)
-    e_vfu = p.f("vfu_energy_j")
-    hop_e = p.f("router_energy_j_per_byte") * p.f("avg_hops")
-    upb = uclms_per_block(p)
-    pipeline = p.b("fine_grained_pipeline")
-    cores_layer = max(1, math.ceil(mapping.layer_uclms / upc))
-    elem = w.bytes_per_element
-    # lookups steal array time: spread over every array of the layer
-    layer_arrays = mapping.layer_uclms * p.i("arrays_per_uclm")
-    has_softmax = any(o.kind == SOFTMAX for o in graph.layer_ops)
-    lookups_per_token = h * L if (p.b("lut_exp") and has_softmax) else 0
-    lookup_rounds = math.ceil(lookups_per_token / max(1, layer_arrays)) if lookups_per_token else 0
-    # In the pipeline the softmax of one token looks up while the next tokens' MVMs run,
-    # on the same arrays; in the matrix schedule softmax runs alone and counts its own lookups.
-    t_array = T + (lookup_rounds * t_lookup(p) if pipeline else 0.0)
-    tokens = graph.tokens
-
-    out: list[OpModel] = []
-    for op in graph.layer_ops:
-        if op.kind == MATMUL:
-            if op.weight_stationary:
-                rb, cb = _blocks(op.k, op.n, p)
-                mvms_per_token = rb * cb
-                red_elems = (rb - 1) * op.n
-                cores = max(1, math.ceil(rb * cb * upb / upc))
-                writes = 0
-                moved = float(op.output_bytes)
-                category = "matmul"
-            else:
-                # K^T (dh x L) or V (L x dh) written into arrays, one per (sequence, head)
-                k, n = (dh, L) if op.name == "attn_scores" else (L, dh)
-                rb, cb = _blocks(k, n, p)
-                mvms_per_token = h * rb * cb  # every token of a sequence, all heads
-                red_elems = h * (rb - 1) * n
-                cores = max(1, math.ceil(h * rb * cb * upb / upc))
-                # each token writes its key (or value) row into the arrays: one row per bit slice
-                writes = h * math.ceil(dh / p.i("array_rows")) * arrays_per_block(p)
-                moved = op.output_bytes * (p.i("score_bytes") / elem if op.name == "attn_scores" else 1)
-                category = "attention"
-            red_occ = _vfu_time(red_elems, 1, cores, p) if red_elems else 0.0
-            occ = max(t_array, red_occ)
-            # partial sums of the row blocks meet in a tree across cores
-            lat = _tree(math.ceil(math.log2(rb)) if rb > 1 else 0, p, math.ceil(cols / lanes))
-            adc = tokens * mvms_per_token * e_adc
-            energy = (adc + tokens * mvms_per_token * e_other + tokens * red_elems * e_vfu
-                      + tokens * writes * p.f("array_write_energy_j") + moved * hop_e)
-            if not pipeline and not op.weight_stationary:
-                # matrix schedule: int32 scores are stored, INT8 probabilities read back
-                sm = graph.op("softmax") if has_softmax else None
-                score_elems = sm.elements if sm is not None else 0
-                traffic = (score_elems * p.i("score_bytes") if op.name == "attn_scores"
-                           else score_elems * elem)
-                energy += traffic * p.f("shared_memory_energy_j_per_byte")
-            out.append(OpModel(op.name, category, occ, lat, energy, adc))
-        elif op.kind == SOFTMAX:
-            out.append(_softmax(op, graph, p, cores_layer, pipeline))
-        else:
-            ops_per = p.i("layernorm_vfu_ops") if op.kind == LAYERNORM else p.i("gelu_vfu_ops")
-            trans = 0 if op.kind == LAYERNORM else p.i("vfu_transcendental_cycles")
-            row = op.row_len if op.kind == LAYERNORM else w.ffn
-            cores = max(1, math.ceil(row / cols))  # the cores that produced the row's column blocks
-            occ = _vfu_time(row, ops_per + trans, cores, p)
-            levels = math.ceil(math.log2(cores)) if (op.kind == LAYERNORM and cores > 1) else 0
-            lat = 2 * _tree(levels, p)  # mean and variance reductions
-            energy = op.elements * (ops_per + trans) * e_vfu + op.output_bytes * hop_e
-            out.append(OpModel(op.name, "vector", occ, lat, energy))
-    return out
-
-
-def _softmax(op: Op, graph: OpGraph, p: ParamSet, cores_layer: int, pipeline: bool) -> OpModel:
-    w = graph.workload
-    L, h = graph.seq_len, w.heads
-    cyc, lanes = cycle_s(p), p.i("vfu_lanes")
-    lut = p.b("lut_exp")
-    if lut:
-        ops = p.i("softmax_vfu_ops_lut") + (2 if p.s("exp_residual") == "linear" else 0)
-    else:
-        ops = p.i("softmax_vfu_ops_exact") + p.i("vfu_transcendental_cycles")
-    rows_per_token = h  # tokens stream one at a time: h score rows each, whatever the batch
-    if p.b("multicore_softmax"):
-        # a row spread over the cores of its layer, partial max and sum tree-reduced
-        spread = max(1, min(cores_layer // max(1, rows_per_token), math.ceil(L / lanes)))
-        groups = max(1, cores_layer // spread)  # rows processed at once
-        levels = math.ceil(math.log2(spread)) if spread > 1 else 0
-        reduce_lat = 2 * _tree(levels, p)  # max, then sum; broadcasts ride on the same tree
-    else:
-        spread, groups, levels = 1, cores_layer, 0
-        reduce_lat = 0.0
-    per_core = math.ceil(L / spread)
-    t_vfu = per_core * ops * p.i("vfu_op_cycles") / lanes * cyc
-    if lut:
-        lookup_arrays = p.i("uclms_per_core") * p.i("arrays_per_uclm")
-        t_lut = math.ceil(per_core / lookup_arrays) * t_lookup(p)
-    else:
-        t_lut = 0.0
-    score_bytes = p.i("score_bytes")
-    t_mem = 0.0
-    if not pipeline:
-        # the stored score row is read and the probabilities written back through tile memory
-        t_mem = per_core * (score_bytes + 1) / p.i("shared_memory_bytes_per_cycle") * cyc
-    row_time = max(t_vfu, t_lut) + t_mem
-    elements = op.elements
-    energy = elements * ops * p.f("vfu_energy_j")
-    if lut:
-        energy += elements * p.f("lookup_energy_j")
-    energy += op.rows * 2 * spread * 4 * p.f("router_energy_j_per_byte") * max(1, levels)
-    if not pipeline:
-        energy += elements * (score_bytes + 1) * p.f("shared_memory_energy_j_per_byte")
-    # per token: rows_per_token rows on `groups` core groups
-    occ = math.ceil(rows_per_token / groups) * row_time
-    whole = None
-    if not pipeline:
-        # a core group starts its next row while the previous row's reduction is in flight
-        whole = math.ceil(op.rows / groups) * row_time + reduce_lat
-    return OpModel("softmax", "softmax", occ, reduce_lat, energy, 0.0, whole)
-
-
-# --- schedules -------------------------------------------------------------------------------
-
-def schedule(graph: OpGraph, models: list[OpModel], p: ParamSet) -> dict[str, float]:
-    """Latency attributed to each op name, summed over layers."""
-    tokens, N = graph.tokens, graph.layers
-    by_name = {m.name: m for m in models}
-    out = {m.name: 0.0 for m in models}
-    if not p.b("fine_grained_pipeline"):
-        for m in models:
-            t = m.whole_s if m.whole_s is not None else tokens * m.occupancy_s + m.latency_s
-            out[m.name] = N * t
+    def latencies(self, graph: OpGraph, stages: Mapping[str, Stage]) -> dict[str, float]:
+        out = dict.fromkeys(stages, 0.0)
+        tokens = graph.tokens
+        for seg, repeat in graph.stream_segments():
+            occ = {op.name: stages[op.name].occupancy_s for op in seg}
+            stage = max(occ.values())
+            # the first token walks the whole chain; the others follow one stage apart
+            stream = (tokens - 1) * stage
+            total = sum(occ.values()) or 1.0
+            for op in seg:
+                n = op.name
+                out[n] += repeat * (stream * occ[n] / total + occ[n] + stages[n].fill_s)
         return out
-    names = [m.name for m in models]
-    has_barrier = "qkv_proj" in by_name and any(n in by_name for n in ATTENTION_SIDE)
-    if not has_barrier:
-        segments = [(names, N)]
-    else:
-        after = names[names.index("qkv_proj") + 1:]
-        before = names[: names.index("qkv_proj")]
-        # segment 0: layer 1's projection; then N segments from attention to the next
-        # layer's projection (the last one without it)
-        segments = [(["qkv_proj"], 1), (after + before + ["qkv_proj"], N - 1), (after + before, 1)]
-    for seg, repeat in segments:
-        if repeat == 0 or not seg:
-            continue
-        occ = {n: by_name[n].occupancy_s for n in seg}
-        stage = max(occ.values())
-        # the first token walks the whole chain; the others follow one stage apart
-        stream = (tokens - 1) * stage
-        total_occ = sum(occ.values()) or 1.0
-        for n in seg:
-            out[n] += repeat * (stream * occ[n] / total_occ + occ[n] + by_name[n].latency_s)
-    return out
 
-
-def memory_bytes(graph: OpGraph, p: ParamSet) -> int:
-    """Working memory for activations and attention intermediates."""
-    w = graph.workload
-    B, L, d, h = graph.batch, graph.seq_len, w.hidden, w.heads
-    elem, sb = w.bytes_per_element, p.i("score_bytes")
-    if p.b("fine_grained_pipeline"):
+    def memory_bytes(self, graph: OpGraph, p: ParamSet) -> int:
+        w = graph.workload
+        B, L, d, h, elem = graph.batch, graph.seq_len, w.hidden, w.heads, w.bytes_per_element
         # K and V of two layers in arrays, one score row per head in flight, the layer
         # input, and one token's FFN intermediate
-        return 2 * 2 * B * L * d * elem + B * h * L * sb + B * L * d * elem + B * w.ffn * elem
-    # one layer: Q, K, V, all scores and probabilities, FFN intermediate
-    return B * (3 * L * d * elem + h * L * L * (sb + elem) + L * w.ffn * elem)
+        return (2 * 2 * B * L * d * elem + B * h * L * p.i("score_bytes") + B * L * d * elem
+                + B * w.ffn * elem)
+
+
+@dataclass(frozen=True)
+class MatrixSchedule(Schedule):
+    """Op by op over all tokens; the whole Q K^T of a layer is stored."""
+
+    name: ClassVar[str] = "matrix"
+    kv_layers: ClassVar[int] = 1
+    stores_scores: ClassVar[bool] = True
+
+    def latencies(self, graph: OpGraph, stages: Mapping[str, Stage]) -> dict[str, float]:
+        return {n: graph.layers * (s.whole_s if s.whole_s is not None
+                                   else graph.tokens * s.occupancy_s + s.fill_s)
+                for n, s in stages.items()}
+
+    def memory_bytes(self, graph: OpGraph, p: ParamSet) -> int:
+        w = graph.workload
+        B, L, d, h, elem = graph.batch, graph.seq_len, w.hidden, w.heads, w.bytes_per_element
+        # one layer: Q, K, V, all scores and probabilities, FFN intermediate
+        return B * (3 * L * d * elem + h * L * L * (p.i("score_bytes") + elem) + L * w.ffn * elem)
+
+
+#: The schedules by preset name; the ``schedule`` parameter chooses one.
+SCHEDULES: dict[str, Schedule] = {s.name: s for s in (PipelineSchedule(), MatrixSchedule())}
+
+
+def schedule_of(p: ParamSet) -> Schedule:
+    name = p.s("schedule")
+    try:
+        return SCHEDULES[name]
+    except KeyError:
+        raise UsageError(f"schedule {name!r} is not one of {', '.join(SCHEDULES)}") from None
+
+
+# --- mapping and capacity ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ModelMapping:
+    """Where the model lies on the chip, and what the capacity policy did."""
+
+    chip: Chip  # the chip in use (scaled when the policy scaled it)
+    base_chip: Chip
+    weight_macros: int  # every layer's distinct weights
+    kv_macros: int
+    layer_macros: int  # one layer's weights and K/V
+    streamed_weight_bytes: int  # written from off chip every inference
+    policy: str
+
+    @property
+    def required_macros(self) -> int:
+        return self.weight_macros + self.kv_macros
+
+    @property
+    def scaled(self) -> bool:
+        return self.chip.tiles != self.base_chip.tiles
+
+
+def map_model(graph: OpGraph, p: ParamSet, c: Chip, sched: Schedule) -> ModelMapping:
+    """Place the model the graph belongs to (``graph.model``) on the chip.
+
+    Op-level graphs run on the chip that holds their model; a weight product of an
+    op-level graph that is not part of the model (``op mvm``) is placed in addition.
+    """
+    model = graph.model
+    apm, wbits = c.macro.arrays, p.i("weight_bits")
+    weights = [op for op in model.matmuls(Role.WEIGHT)]
+    weights += [op for op in graph.matmuls(Role.WEIGHT) if op not in model.layer_ops]
+    per_layer = sum(map_matrix(op.k, op.n, wbits, c.array, apm).macros for op in weights)
+    w = graph.workload
+    weight_layers = min(graph.layers, getattr(w, "weight_layers", graph.layers))
+    kv = map_kv(w.head_dim, graph.seq_len, w.heads, graph.batch, p.i("input_bits"), c.array, apm)
+    kv_macros = min(sched.kv_layers, graph.layers) * kv.macros
+    weight_macros = weight_layers * per_layer
+    required = weight_macros + kv_macros
+    policy = p.s("capacity")
+    streamed = 0
+    used = c
+    if required > c.macros:
+        tiles = c.tiles_for(required)
+        short = (f"needs {required} macros (weights {weight_macros}, K/V {kv_macros}), "
+                 f"the chip has {c.macros} ({c.tiles} tiles)")
+        if policy == "unsupported" or (policy == "stream" and kv_macros > c.macros):
+            what = "K/V arrays alone exceed the chip; " if kv_macros > c.macros else ""
+            raise Unsupported(f"{what}{short}; capacity={policy} (try capacity=scale)")
+        if policy == "scale":
+            used = c.with_tiles(tiles)
+            if used.area_mm2 > p.f("max_area_mm2"):
+                raise Unsupported(f"{short}; scaled to {tiles} tiles the chip would be "
+                                  f"{used.area_mm2:.0f} mm2, over max_area_mm2 "
+                                  f"({p.f('max_area_mm2'):.0f} mm2, one reticle)")
+        else:  # stream: the weights that do not fit are written every inference
+            resident = max(0, c.macros - kv_macros) / weight_macros
+            streamed = math.ceil((1.0 - resident) * graph.weight_bytes)
+    return ModelMapping(used, c, weight_macros, kv_macros, per_layer + kv.macros, streamed, policy)
+
+
+# --- per-op stages ---------------------------------------------------------------------------------
+
+@dataclass
+class Stage:
+    """One op of one layer: per-token occupancy, fill latency, energy."""
+
+    category: str
+    occupancy_s: float
+    fill_s: float
+    energy_j: float
+    adc_j: float = 0.0
+    whole_s: float | None = None  # matrix schedule: time over all tokens, when not tokens x occ
+    facts: dict[str, float] = field(default_factory=dict)
+    busy_leakage_j: float = 0.0  # leakage of the units while they work (power gating)
+
+
+@dataclass(frozen=True)
+class SoftmaxMapping:
+    """How the score rows of a softmax are laid on cores (see the module docstring)."""
+
+    row_len: int
+    row_cores: int  # cores whose K^T arrays produce one head's row
+    spread: int  # cores working on one row
+    per_core: int  # elements on the busiest core
+    levels: int  # tree levels of each reduction
+    chunks: int  # lanes-wide chunks on the busiest core
+    vfu_cycles_per_chunk: int
+    lookup_cycles_per_chunk: int
+    row_s: float  # one row, start to end
+    compute_s: float  # the busiest core's element work
+    reduce_s: float  # max and sum: reduce + broadcast trees
+    gather_s: float  # streaming the row to one core (single-core softmax), overlapped
+    rows_at_once: int  # rows processed concurrently (matrix schedule)
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    graph: OpGraph
+    p: ParamSet
+    chip: Chip
+    sched: Schedule
+    mapping: ModelMapping
+    t_mvm: float
+    exp: ExpRoutine
+    lut: bool
+
+
+def _exp_routine(p: ParamSet, c: Chip) -> tuple[ExpRoutine, bool]:
+    """The exponent routine in use, and whether it reads the UCLM tables."""
+    if p.b("lut_exp"):
+        return ExpRoutine("table", residual=c.core.vfu.exp.residual), True
+    return c.core.vfu.exp, False
+
+
+def softmax_mapping(op: Softmax, ctx: _Ctx) -> SoftmaxMapping:
+    """Cores, reductions and time of one score row (see the module docstring)."""
+    c, p, L = ctx.chip, ctx.p, op.row_len
+    vfu, router, array = c.core.vfu, c.tile.router, c.array
+    lanes, cyc = vfu.lanes, 1.0 / c.clock_hz
+    # K^T of one head: one column block of `cols` keys per macro, the blocks dealt over
+    # softmax_cores_per_row cores (R); a row's scores come out on the cores holding its blocks
+    R = p.i("softmax_cores_per_row")
+    row_cores = min(R, _ceil(L, array.cols))
+    multicore = p.b("multicore_softmax")
+    spread = row_cores if multicore else 1
+    # the busiest core: one block's scores while the row fits one block per core, then an
+    # even share of the row (monotone in L)
+    per_core = min(L, max(array.cols, _ceil(L, R))) if multicore else L
+    chunks = _ceil(per_core, lanes)
+    steps = dict(ctx.exp.steps(external_table=ctx.lut))
+    for op_name in ("max", "add", "add", "mul"):  # max; subtract; sum; normalising multiply
+        steps[op_name] = steps.get(op_name, 0) + 1
+    vfu_cycles = vfu.routine_cycles(steps)
+    lookup_cycles = 0
+    if ctx.lut:
+        # every array of the core holds the table (one copy spans lut_arrays arrays)
+        tables = max(1, c.core.macros * c.macro.arrays // array.lut_arrays)
+        lookup_cycles = _ceil(lanes, tables) * array.lookup_cycles
+    compute = chunks * (vfu_cycles + lookup_cycles) * cyc
+    levels = router.tree_levels(spread)
+    hop = (router.hop_cycles + vfu.op_cycles("max")) * cyc
+    # max and sum: each reduced up the tree and the result broadcast back down
+    reduce = 2 * 2 * levels * hop + vfu.op_cycles("div") * cyc  # + the reciprocal of the sum
+    gather = 0.0
+    if not multicore and row_cores > 1:
+        # the row's scores stream in from the cores that produced them while the core works
+        gather = (router.avg_hops * router.hop_cycles
+                  + router.flits(L * p.i("score_bytes"))) * cyc
+    row = max(compute, gather) + reduce
+    cores = ctx.mapping.base_chip.cores
+    return SoftmaxMapping(L, row_cores, spread, per_core, levels, chunks, vfu_cycles,
+                          lookup_cycles, row, compute, reduce, gather, max(1, cores // spread))
+
+
+rules: CostRules[Stage] = CostRules("CIM model")
+
+
+def _reduction(rows_blocks: int, n: int, ctx: _Ctx) -> tuple[float, float, int]:
+    """Adding the partial sums of ``rows_blocks`` row blocks for ``n`` outputs: per-token
+    occupancy of the busiest core's VFU, tree fill latency, and element adds."""
+    if rows_blocks <= 1:
+        return 0.0, 0.0, 0
+    c = ctx.chip
+    vfu, router = c.core.vfu, c.tile.router
+    cols_blocks = _ceil(n, c.array.cols)
+    # each core adds the partial sums of the blocks it holds (at most macros_per_core blocks,
+    # a block's columns each): monotone in the matrix size
+    per_core = min(rows_blocks * cols_blocks, c.core.macros) * min(n, c.array.cols)
+    occ = vfu.time_s(per_core, vfu.op_cycles("add"))
+    # then the row blocks of each column block meet in a tree across the cores that hold them
+    levels = router.tree_levels(_ceil(rows_blocks, c.core.macros))
+    fill = levels * (router.hop_cycles + router.flits(2 * n) + _ceil(n, vfu.lanes)) / c.clock_hz
+    return occ, fill, (rows_blocks - 1) * n
+
+
+@rules.register(MatMul, role=Role.WEIGHT)
+def _weight_matmul(op: MatMul, ctx: _Ctx) -> Stage:
+    c, p, tokens = ctx.chip, ctx.p, ctx.graph.tokens
+    m = map_matrix(op.k, op.n, p.i("weight_bits"), c.array, c.macro.arrays)
+    e = c.macro.mvm_energy(p.i("input_bits"), active_arrays=m.slices)
+    red_occ, fill, adds = _reduction(m.row_blocks, op.n, ctx)
+    router = c.tile.router
+    energy = (tokens * m.blocks * e.total_j + tokens * adds * c.core.vfu.op_energy_j("add")
+              + router.transfer_energy_j(op.output_bytes))
+    leak = tokens * m.blocks * _macro_leak_j(m.slices, ctx)
+    return Stage("matmul", max(ctx.t_mvm, red_occ), fill, energy, tokens * m.blocks * e.adc_j,
+                 busy_leakage_j=leak)
+
+
+@rules.register(MatMul, role=Role.SCORES)
+@rules.register(MatMul, role=Role.CONTEXT)
+def _attention_matmul(op: MatMul, ctx: _Ctx) -> Stage:
+    c, p, g = ctx.chip, ctx.p, ctx.graph
+    w, L, tokens = g.workload, g.seq_len, g.tokens
+    scores = op.role is Role.SCORES
+    k, n = (w.head_dim, L) if scores else (L, w.head_dim)
+    m = map_matrix(k, n, p.i("input_bits"), c.array, c.macro.arrays)
+    e = c.macro.mvm_energy(p.i("input_bits"), active_arrays=m.slices)
+    red_occ, fill, adds = _reduction(m.row_blocks, n, ctx)
+    kv = map_kv(w.head_dim, L, w.heads, g.batch, p.i("input_bits"), c.array, c.macro.arrays)
+    writes = kv.k_row_writes_per_token if scores else kv.v_row_writes_per_token
+    # each new key (value) is written as a row into its arrays, which cannot compute meanwhile
+    occ = max(ctx.t_mvm + c.array.write_row_s, red_occ)
+    softmax = next(g.of_type(Softmax), None)
+    if scores and ctx.lut and ctx.sched.lookups_borrow_arrays and softmax is not None:
+        # the row's lookups run in the K^T arrays that compute the next tokens' scores
+        # (every array of the softmax core holds the table: each takes its share of the row)
+        sm = softmax_mapping(softmax, ctx)
+        tables = max(1, c.core.macros * c.macro.arrays // c.array.lut_arrays)
+        occ += _ceil(sm.per_core, tables) * c.array.lookup_s
+    mvms = tokens * w.heads * m.blocks
+    router = c.tile.router
+    energy = (mvms * e.total_j + tokens * w.heads * adds * c.core.vfu.op_energy_j("add")
+              + tokens * writes * c.array.write_energy_j
+              + router.transfer_energy_j(op.output_bytes * (p.i("score_bytes") if scores else 1)))
+    if ctx.sched.stores_scores and softmax is not None:
+        stored = softmax.elements * (p.i("score_bytes") if scores else g.workload.bytes_per_element)
+        energy += _store_energy(stored, ctx)
+    return Stage("attention", occ, fill, energy, mvms * e.adc_j,
+                 busy_leakage_j=mvms * _macro_leak_j(m.slices, ctx))
+
+
+def _macro_leak_j(active_arrays: int, ctx: _Ctx) -> float:
+    """Leakage of one MVM's active arrays (with their converters) over T_MVM."""
+    m = ctx.chip.macro
+    return m.leakage_w * min(1.0, active_arrays / m.arrays) * ctx.t_mvm
+
+
+def _vfu_leak_j(element_cycles: float, ctx: _Ctx) -> float:
+    """Leakage of a VFU busy for ``element_cycles`` element-cycles (lanes in parallel)."""
+    vfu = ctx.chip.core.vfu
+    return vfu.leakage_w * element_cycles / vfu.lanes / ctx.chip.clock_hz
+
+
+@lru_cache(maxsize=64)
+def global_buffer(p: ParamSet) -> SharedMemory:
+    """The chip-level buffer that holds stored scores (matrix schedule)."""
+    return SharedMemory.from_params(p, prefix="global_buffer")
+
+
+def score_storage(graph: OpGraph, p: ParamSet, c: Chip) -> tuple[int, int]:
+    """Bytes of a layer's stored scores and probabilities, and how many of them fit on chip
+    (the global buffer and the tiles' shared memories); the rest spill off chip."""
+    sm = next(graph.of_type(Softmax), None)
+    if sm is None:
+        return 0, 0
+    total = sm.elements * (p.i("score_bytes") + graph.workload.bytes_per_element)
+    onchip = c.tiles * c.tile.shared_memory.bytes_ + global_buffer(p).bytes_
+    return total, min(total, onchip)
+
+
+def _store_energy(nbytes: float, ctx: _Ctx) -> float:
+    """Write and read back ``nbytes`` of stored scores: the tiles' memories first, then the
+    global buffer, the rest off chip."""
+    total, onchip = score_storage(ctx.graph, ctx.p, ctx.mapping.base_chip)
+    if not total:
+        return 0.0
+    c = ctx.mapping.base_chip
+    tiles = min(total, c.tiles * c.tile.shared_memory.bytes_)
+    gb = onchip - tiles
+    per_byte = (tiles * c.tile.shared_memory.energy_j_per_byte
+                + gb * global_buffer(ctx.p).energy_j_per_byte
+                + (total - onchip) * c.offchip.energy_j_per_byte) / total
+    return 2 * nbytes * per_byte
+
+
+def _regfile_j(element_ops: float, ctx: _Ctx) -> float:
+    """Register-file traffic of VFU work: two 16-bit operands read and one written per op."""
+    return element_ops * 6 * ctx.chip.core.regfile.energy_j_per_byte
+
+
+@rules.register(Softmax)
+def _softmax(op: Softmax, ctx: _Ctx) -> Stage:
+    c, p, g = ctx.chip, ctx.p, ctx.graph
+    sm = softmax_mapping(op, ctx)
+    vfu, router = c.core.vfu, c.tile.router
+    steps = dict(ctx.exp.steps(external_table=ctx.lut))
+    for name in ("max", "add", "add", "mul"):
+        steps[name] = steps.get(name, 0) + 1
+    element_ops = op.elements * sum(steps.values())
+    energy = (op.elements * vfu.routine_energy_j(steps) + op.rows * vfu.op_energy_j("div")
+              + _regfile_j(element_ops, ctx))
+    if ctx.lut:
+        energy += op.elements * c.array.lookup_energy_j
+    energy += op.rows * 4 * router.tree_reduce_energy_j(sm.spread)
+    if sm.gather_s:
+        energy += router.transfer_energy_j(op.rows * op.row_len * p.i("score_bytes"))
+    leak = _vfu_leak_j(op.elements * vfu.routine_cycles(steps), ctx)
+    facts = {"softmax_row_cores": sm.row_cores, "softmax_spread": sm.spread,
+             "softmax_per_core": sm.per_core, "softmax_tree_levels": sm.levels,
+             "softmax_cycles_per_chunk": sm.vfu_cycles_per_chunk + sm.lookup_cycles_per_chunk,
+             "softmax_row_s": sm.row_s}
+    if not ctx.sched.stores_scores:
+        # one row per head per token, the heads' rows on their own cores at the same time;
+        # an op-level graph of fewer rows than one token's heads times just those rows
+        stage = Stage("softmax", max(sm.compute_s, sm.gather_s), sm.reduce_s, energy, facts=facts,
+                      busy_leakage_j=leak)
+        if op.rows < g.tokens:  # a few rows, not a token stream: their own time
+            stage.whole_s = sm.row_s
+        return stage
+    # matrix: every row stored; rows dealt to the chip's cores, spread cores per row
+    total, onchip = score_storage(g, p, ctx.mapping.base_chip)
+    offchip = total - onchip
+    t_spill = 2 * c.offchip.transfer_s(offchip) if offchip else 0.0
+    mem = c.tile.shared_memory
+    per_row_bytes = op.row_len * (p.i("score_bytes") + g.workload.bytes_per_element)
+    t_mem_row = 2 * mem.transfer_s(per_row_bytes)  # read scores twice, write probabilities
+    row = max(sm.compute_s, sm.gather_s, t_mem_row) + sm.reduce_s
+    # the part held in the global buffer streams through its ports, shared by every core
+    in_gb = max(0, onchip - ctx.mapping.base_chip.tiles * mem.bytes_)
+    t_gb = 2 * global_buffer(p).transfer_s(in_gb) if in_gb else 0.0
+    whole = max(_ceil(op.rows, sm.rows_at_once) * row, t_gb) + t_spill
+    facts.update(scores_bytes=total, scores_offchip_bytes=offchip, scores_stream_s=t_gb + t_spill,
+                 softmax_memory_row_s=t_mem_row)
+    return Stage("softmax", row, 0.0, energy, whole_s=whole, facts=facts, busy_leakage_j=leak)
+
+
+def _rowwise(op: LayerNorm | GELU, row: int, ops_per_elem: int, reductions: int, ctx: _Ctx) -> Stage:
+    """A row of ``row`` elements of each token on the cores that produced its columns."""
+    c = ctx.chip
+    vfu, router = c.core.vfu, c.tile.router
+    producer_cores = _ceil(row, c.array.cols)  # each column block's sums end on its own core
+    per_core = _ceil(row, producer_cores)
+    occ = vfu.time_s(per_core, ops_per_elem * vfu.op_cycles("add"))
+    levels = router.tree_levels(producer_cores)
+    fill = reductions * 2 * levels * (router.hop_cycles + vfu.op_cycles("add")) / c.clock_hz
+    energy = (op.elements * ops_per_elem * vfu.op_energy_j("add")
+              + router.transfer_energy_j(op.output_bytes) + _regfile_j(op.elements * ops_per_elem, ctx))
+    return Stage("vector", occ, fill, energy,
+                 busy_leakage_j=_vfu_leak_j(op.elements * ops_per_elem, ctx))
+
+
+@rules.register(LayerNorm)
+def _layernorm(op: LayerNorm, ctx: _Ctx) -> Stage:
+    return _rowwise(op, op.row_len, ctx.p.i("layernorm_vfu_ops"), 2, ctx)  # mean and variance
+
+
+@rules.register(GELU)
+def _gelu(op: GELU, ctx: _Ctx) -> Stage:
+    row = op.elements // max(1, ctx.graph.tokens)
+    return _rowwise(op, row, ctx.p.i("gelu_vfu_ops"), 0, ctx)
+
+
+# --- the estimate ------------------------------------------------------------------------------------
+
+def stages_of(graph: OpGraph, p: ParamSet) -> tuple[_Ctx, dict[str, Stage]]:
+    """The context and one :class:`Stage` per op of the graph."""
+    rules.check(graph)
+    c = chip(p)
+    sched = schedule_of(p)
+    mapping = map_model(graph, p, c, sched)
+    exp, lut = _exp_routine(p, c)
+    ctx = _Ctx(graph, p, mapping.chip, sched, mapping, c.macro.mvm_s(p.i("input_bits")), exp, lut)
+    return ctx, {op.name: rules(op, ctx) for op in graph.layer_ops}
 
 
 def estimate(graph: OpGraph, p: ParamSet) -> Estimate:
-    mapping = map_graph(graph, p)
-    models = model_ops(graph, p, mapping)
-    times = schedule(graph, models, p)
+    ctx, stages = stages_of(graph, p)
+    c, mapping = ctx.chip, ctx.mapping
+    times = ctx.sched.latencies(graph, stages)
     N = graph.layers
-    latency = sum(times.values())
-    area = mapping.tiles * tile_area_mm2(p)
-    breakdown = [OpCost(m.name, times[m.name], N * m.energy_j, m.category) for m in models]
-    static = p.f("static_power_w_per_mm2") * area * latency
-    breakdown.append(OpCost("static", 0.0, static, "static"))
-    adc = N * sum(m.adc_energy_j for m in models)
-    per_tile = p.i("cores_per_tile") * p.i("uclms_per_core")
-    notes = [f"chip {area:.0f} mm2 ({area / p.f('paper_area_mm2'):.2f}x the paper's "
-             f"{p.f('paper_area_mm2'):.0f} mm2 at 32 nm), {mapping.required_uclms} of "
-             f"{mapping.tiles * per_tile} UCLMs used"]
+    b = EstimateBuilder()
+    for op in graph.layer_ops:
+        s = stages[op.name]
+        t = s.whole_s * N if (s.whole_s is not None and graph.level is Level.OP) else times[op.name]
+        b.add(op, t, N * s.energy_j, s.category)
+    if mapping.streamed_weight_bytes:
+        nbytes = mapping.streamed_weight_bytes
+        t = c.offchip.transfer_s(nbytes)
+        rows = nbytes * 8 / (c.array.cols * c.array.cell_bits)
+        e = c.offchip.energy_j(nbytes) + rows * c.array.write_energy_j
+        b.add("weight_streaming", t, e, "memory")
+        b.notes.append(f"{nbytes / 2**20:.0f} MiB of weights do not fit on the chip and are "
+                       f"streamed from off-chip memory every inference (capacity=stream)")
+    area = c.area_mm2 + (global_buffer(p).area_mm2 if ctx.sched.stores_scores else 0.0)
+    b.area_mm2 = area
+    b.static_energy_j = static_energy(ctx, stages, b.latency_s)
+    paper = p.f("paper_area_mm2")
+    b.notes.append(f"chip {area:.0f} mm2 ({area / paper:.2f}x the paper's {paper:.0f} mm2), "
+                   f"{mapping.required_macros} of {c.macros} UCLMs needed")
     if mapping.scaled:
-        notes.append(f"chip scaled from {mapping.tiles_available} to {mapping.tiles} tiles to hold "
-                     f"{mapping.required_uclms} UCLMs (weights {mapping.weight_uclms}, "
-                     f"K/V {mapping.kv_uclms}); scale_to_fit=false makes this unsupported")
-    est = Estimate.from_breakdown(
-        breakdown,
-        memory_bytes=memory_bytes(graph, p),
-        extra={
-            "t_mvm_s": t_mvm(p),
-            "area_mm2": area,
-            "area_vs_paper": area / p.f("paper_area_mm2"),
-            "tiles": mapping.tiles,
-            "tiles_available": mapping.tiles_available,
-            "uclms_required": mapping.required_uclms,
-            "uclms_available": mapping.tiles_available * per_tile,
-            "uclms_weights": mapping.weight_uclms,
-            "uclms_kv": mapping.kv_uclms,
-            "chip_scaled": mapping.scaled,
-            "adc_energy_share": adc / max(1e-300, sum(c.energy_j for c in breakdown)),
-        },
-        notes=tuple(notes),
-    )
-    return est
+        b.notes.append(f"chip SCALED from {mapping.base_chip.tiles} to {c.tiles} tiles "
+                       f"({mapping.base_chip.area_mm2:.0f} to {area:.0f} mm2) to hold the model "
+                       f"(capacity=scale)")
+    adc = N * sum(s.adc_j for s in stages.values())
+    extra: dict[str, bool | int | float | str] = {
+        "t_mvm_s": ctx.t_mvm,
+        "area_vs_paper": area / paper,
+        "tiles": c.tiles,
+        "tiles_base": mapping.base_chip.tiles,
+        "chip_scaled": mapping.scaled,
+        "capacity_policy": mapping.policy,
+        "uclms_required": mapping.required_macros,
+        "uclms_available": mapping.base_chip.macros,
+        "uclms_weights": mapping.weight_macros,
+        "uclms_kv": mapping.kv_macros,
+        "streamed_weight_bytes": mapping.streamed_weight_bytes,
+        "schedule": ctx.sched.name,
+        "adc_energy_share": adc / max(1e-300, sum(x.energy_j for x in b.breakdown) + b.static_energy_j),
+        "leakage_w": c.leakage_w,
+    }
+    if ctx.lut:
+        e = c.array.lut_entries
+        extra.update(lut_entries=e, lut_rows=c.array.lut_rows, lut_arrays=c.array.lut_arrays,
+                     lut_max_rel_error=exp_table_max_rel_error(e, ctx.exp.residual))
+    for s in stages.values():
+        extra.update(s.facts)
+    return b.build(memory_bytes=ctx.sched.memory_bytes(graph, p), extra=extra)
+
+
+def static_energy(ctx: _Ctx, stages: Mapping[str, Stage], latency_s: float) -> float:
+    """Leakage energy of one inference.
+
+    ``power_gating`` (default, as the paper's about-equal TOPS/W of a six times slower
+    baseline implies): macros and VFUs leak only while they work (their busy time,
+    counted per stage), routers and shared memories (the network and the stored data)
+    leak all the time. Without it every component leaks for the whole latency.
+    """
+    c = ctx.chip
+    always_on = c.tiles * (c.tile.router.leakage_w + c.tile.shared_memory.leakage_w)
+    if ctx.sched.stores_scores:
+        always_on += global_buffer(ctx.p).leakage_w
+    if not ctx.p.b("power_gating"):
+        return c.leakage_w * latency_s
+    busy = sum(s.busy_leakage_j for s in stages.values()) * ctx.graph.layers
+    return always_on * latency_s + busy
 
 
 def arithmetic(p: ParamSet) -> Arithmetic:
     """INT8 matmuls as analog MVMs of the arrays (rows, cell bits, DAC and ADC from the
-    parameters); the table exponent (with its residual) when ``lut_exp`` is on."""
-    lut = p.b("lut_exp")
-    return Arithmetic(
-        matmul="int8",
-        softmax="lut" if lut else "exact",
-        exp_residual=p.s("exp_residual") if lut else "linear",
-        analog=True,
-        array_rows=p.i("array_rows"),
-        cell_bits=p.i("bits_per_cell"),
-        dac_bits=p.i("dac_bits"),
-        adc_bits=p.i("adc_bits"),
-        weight_bits=p.i("weight_bits"),
-        input_bits=p.i("input_bits"),
-    )
+    parameters); the table exponent (with its residual and size) when ``lut_exp`` is on."""
+    analog = {
+        "analog": True,
+        "array_rows": p.i("array_rows"),
+        "cell_bits": p.i("array_cell_bits"),
+        "dac_bits": p.i("dac_bits"),
+        "adc_bits": p.i("adc_bits"),
+        "weight_bits": p.i("weight_bits"),
+        "input_bits": p.i("input_bits"),
+    }
+    if p.b("lut_exp"):
+        return Arithmetic(matmul="int8", softmax="lut", exp_residual=p.s("vfu_exp_residual"),
+                          lut_entries=p.i("array_lut_entries"), **analog)  # type: ignore[arg-type]
+    return Arithmetic(matmul="int8", softmax="exact", **analog)  # type: ignore[arg-type]
 
 
 @hookimpl
@@ -469,5 +676,12 @@ def hastily_register_accelerators(register: Any) -> None:
                 default=bool(spec.get("default", False)),
                 family="cim",
                 reference=spec.get("reference", ""),
+                check_params=check_params,
+                ablation=tuple((step["label"], dict(step["overrides"]))
+                               for step in spec.get("ablation", ())),
             )
         )
+
+
+__all__ = ["SCHEDULES", "Schedule", "PipelineSchedule", "MatrixSchedule", "estimate", "arithmetic",
+           "map_model", "softmax_mapping", "stages_of", "chip"]

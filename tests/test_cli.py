@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -19,7 +20,7 @@ def test_run_default_prints_the_comparison(cli) -> None:
     for name in ("hastily", "baseline-cim", "a40-hf-bnb", "a40-tensorrt"):
         assert name in r.out
     assert "seq_len 1024" in r.out and "speedup" in r.out and "breakdown" in r.out
-    assert "hastily: chip 577 mm2 (1.75x the paper's 330 mm2 at 32 nm)" in r.out
+    assert re.search(r"hastily: chip \d+ mm2 \(\d\.\d\dx the paper's 330 mm2\)", r.out)
 
 
 def test_default_sequence_lengths(cli) -> None:
@@ -138,7 +139,7 @@ def test_listing_commands(cli) -> None:
     a = cli("accelerators")
     assert a.code == 0 and "a40-hf-bnb" in a.out and "h100-sxm-tensorrt" in a.out
     d = cli("accelerators", "--detail", "hastily")
-    assert d.code == 0 and "adc_energy_j" in d.out and "fitted" in d.out and "puma-sim" in d.out
+    assert d.code == 0 and "adc_energy_scale" in d.out and "fitted" in d.out and "puma-sim" in d.out
     p = cli("plugins", "--format", "json")
     plugins = {x["name"]: x for x in json.loads(p.out)}
     assert plugins["cim"]["status"] == "loaded" and plugins["gpu"]["distribution"] == "hastily-bench"
@@ -158,14 +159,14 @@ def test_accelerator_listing_json_has_units_and_sources(cli) -> None:
 def test_calibrate_meets_the_tensorrt_target(cli) -> None:
     r = cli("calibrate", "--format", "json")
     doc = json.loads(r.out)
-    assert len(doc["rows"]) == 40
+    assert sum(row["fitted"] for row in doc["rows"]) == 40
     assert doc["geomean_abs_error"] <= 0.15
 
 
 def test_calibrate_refit_recovers_the_stored_values(cli) -> None:
-    r = cli("calibrate", "--fit", "kernel_overhead_s", "--format", "json")
-    fitted = json.loads(r.out)["fitted"]["kernel_overhead_s"]
-    assert fitted == pytest.approx(6.51e-6, rel=0.05)
+    r = cli("calibrate", "--fit", "kernel_overhead_cycles", "--format", "json")
+    fitted = json.loads(r.out)["fitted"]["kernel_overhead_cycles"]
+    assert fitted == pytest.approx(9195.0, rel=0.05)
 
 
 def test_calibrate_rejects_bad_files(cli, tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from hastily_bench.api import (
     hookimpl,
 )
 from hastily_bench.cli import main
-from hastily_bench.errors import PluginError
+from hastily_bench.errors import PluginError, UsageError
 from hastily_bench.host import DISABLE_AUTOLOAD_ENV, ENTRY_POINT_GROUP, PluginHost
 from hastily_bench.params import Param
 from hastily_bench.testing import make_host, tiny_graph
@@ -36,7 +36,7 @@ EstimateImpl = Callable[[OpGraph, ParamSet], Estimate]
 
 def good_estimate(graph: OpGraph, params: ParamSet) -> Estimate:
     return Estimate.from_breakdown(
-        [OpCost("all", graph.ops / 1e13, graph.ops * 1e-12, "mvm")], memory_bytes=graph.tokens
+        [OpCost("all", graph.ops / 1e13, graph.ops * 1e-12, "matmul")], memory_bytes=graph.tokens
     )
 
 
@@ -302,7 +302,7 @@ def raising(graph: OpGraph, params: ParamSet) -> Estimate:
 
 def returning(latency: float, energy: float = 1e-3, memory: int = 1) -> EstimateImpl:
     def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
-        return Estimate(latency, energy, memory, (OpCost("all", latency, energy),))
+        return Estimate(latency, energy, memory, (OpCost("all", latency, energy, "matmul"),))
 
     return estimate
 
@@ -327,7 +327,7 @@ def test_raising_estimate_gives_error_result_naming_plugin() -> None:
     [
         (returning(math.nan), "latency_s is nan"),
         (returning(math.inf), "latency_s is inf"),
-        (returning(-1e-3), "latency_s is -0.001, must be > 0"),
+        (returning(-1e-3), "breakdown['all'].latency_s is -0.001, must be >= 0"),
         (returning(0.0), "latency_s is 0.0, must be > 0"),
         (returning(1e-3, energy=-1.0), "energy_j is -1.0, must be >= 0"),
         (returning(1e-3, energy=math.nan), "energy_j is nan"),
@@ -335,7 +335,7 @@ def test_raising_estimate_gives_error_result_naming_plugin() -> None:
         (returning(1e-3, memory=1.5), "memory_bytes is 1.5"),  # type: ignore[arg-type]
         (lambda g, p: {"latency_s": 1.0}, "returned dict, not an Estimate"),
         (
-            lambda g, p: Estimate(1.0, 1.0, 1, (OpCost("a", 0.5, 1.0),)),
+            lambda g, p: Estimate(1.0, 1.0, 1, (OpCost("a", 0.5, 1.0, "matmul"),)),
             "breakdown latencies sum to 0.5",
         ),
     ],
@@ -410,4 +410,173 @@ def test_cli_run_with_raising_and_nan_plugins_exits_3_and_prints_no_numbers(
     md = capsys.readouterr().out
     nan_row = next(line for line in md.splitlines() if "`nan-accel`" in line)
     assert "nan" not in nan_row.replace("nan-accel", "").replace("nanny", "").split("error:")[0]
-    assert "error: plugin 'nanny' (nanny-dist 0.4): latency_s is nan" in nan_row
+    assert "error: plugin 'nanny' (nanny-dist 0.4): breakdown['all'].latency_s is nan" in nan_row
+
+
+# -- faults stay in their row (issue: the op graph as a typed contract) -------------------
+
+
+def test_system_exit_in_estimate_is_an_error_row_not_a_silent_exit(
+    entry_points: list[FakeEntryPoint], capsys: pytest.CaptureFixture[str]
+) -> None:
+    def exits(graph: OpGraph, params: ParamSet) -> Estimate:
+        raise SystemExit(0)
+
+    entry_points.append(FakeEntryPoint("quitter", FakeDist("quitter-dist", "1.0"),
+                                       target=accel_plugin("quitter", exits, module="mq")))
+    code = cli("run", "bert-base", "-a", "quitter", "-a", "a40-tensorrt", "-l", "128",
+               "--numerics", "off", "-f", "json")
+    out = capsys.readouterr()
+    assert code == 3
+    rows = {r["accelerator"]: r for r in json.loads(out.out)["results"]}
+    assert rows["a40-tensorrt"]["status"] == "ok"
+    assert rows["quitter"]["status"] == "error"
+    assert rows["quitter"]["error"] == "plugin 'quitter' (quitter-dist 1.0) raised SystemExit: 0"
+
+
+def test_misspelt_parameter_inside_estimate_is_the_plugins_error_row() -> None:
+    def misspelt(graph: OpGraph, params: ParamSet) -> Estimate:
+        params.f("clock_hzz")
+        raise AssertionError("unreachable")
+
+    r = point(accel_plugin(estimate=misspelt))
+    assert r.status == "error"
+    assert "raised UsageError: unknown parameter 'clock_hzz'" in (r.error or "")
+
+
+def test_arithmetic_returning_a_string_does_not_crash_listings(
+    entry_points: list[FakeEntryPoint], capsys: pytest.CaptureFixture[str]
+) -> None:
+    entry_points.append(FakeEntryPoint("strarith", FakeDist("s-dist", "1.0"), target=accel_plugin(
+        "strarith", module="ms", arithmetic=lambda params: "int8")))
+    for args in (("accelerators",), ("accelerators", "--detail", "strarith")):
+        assert cli(*args) == 0
+        assert "error:" in capsys.readouterr().out
+    assert cli("accelerators", "-f", "json") == 0
+    row = next(r for r in json.loads(capsys.readouterr().out) if r["name"] == "strarith")
+    assert row["arithmetic"] == "error: arithmetic() returned 'int8', not an Arithmetic"
+    assert cli("run", "bert-tiny", "-a", "strarith", "-l", "16", "--numerics", "off") == 3
+
+
+def test_plugin_that_registers_then_raises_leaves_nothing_runnable() -> None:
+    mod = types.ModuleType("halfway")
+    good = accel_plugin("half-accel")
+
+    @hookimpl
+    def hastily_register_accelerators(register: Any) -> None:
+        good.hastily_register_accelerators(register)  # type: ignore[attr-defined]
+        raise RuntimeError("second preset missing")
+
+    mod.hastily_register_accelerators = hastily_register_accelerators  # type: ignore[attr-defined]
+    host = make_host(mod, strict=False)
+    assert info_of(host, "halfway").status == "failed"
+    assert info_of(host, "halfway").accelerators == []
+    with pytest.raises(UsageError, match="unknown accelerator 'half-accel'.*"
+                       "plugin 'halfway' .* failed to load: raised in "
+                       "hastily_register_accelerators: RuntimeError: second preset missing"):
+        host.accelerator("half-accel")
+
+
+def test_registering_something_else_is_reported_and_skipped_unless_strict(
+    entry_points: list[FakeEntryPoint], capsys: pytest.CaptureFixture[str]
+) -> None:
+    mod = types.ModuleType("wrongtype")
+
+    @hookimpl
+    def hastily_register_accelerators(register: Any) -> None:
+        register({"name": "dict-accel"})
+
+    mod.hastily_register_accelerators = hastily_register_accelerators  # type: ignore[attr-defined]
+    entry_points.append(FakeEntryPoint("wrongtype", FakeDist("w-dist", "2.0"), target=mod))
+    assert cli("run", "bert-base", "-a", "a40-tensorrt", "-l", "128", "--numerics", "off",
+               "-f", "json") == 0
+    capsys.readouterr()
+    assert cli("--strict-plugins", "run", "bert-base", "-a", "a40-tensorrt") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not an AcceleratorSpec" in err and "w-dist 2.0" in err
+
+
+def test_valid_workload_hook_survives_a_failing_accelerator_hook(
+    entry_points: list[FakeEntryPoint], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hastily_bench.workload import Workload
+
+    mod = types.ModuleType("isaac_plugin")
+
+    @hookimpl
+    def hastily_register_workloads(register: Any) -> None:
+        register(Workload("isaac-net", 2, 64, 4, 128))
+
+    @hookimpl
+    def hastily_register_accelerators(register: Any) -> None:
+        raise ImportError("No module named 'isaac_core'")
+
+    mod.hastily_register_workloads = hastily_register_workloads  # type: ignore[attr-defined]
+    mod.hastily_register_accelerators = hastily_register_accelerators  # type: ignore[attr-defined]
+    entry_points.append(FakeEntryPoint("isaac", FakeDist("isaac-accel", "0.1.0"), target=mod))
+    assert cli("run", "bert-base", "-a", "isaac") == 2
+    err = capsys.readouterr().err
+    assert "unknown accelerator 'isaac'" in err
+    assert "plugin 'isaac' (isaac-accel 0.1.0) failed to load" in err and "isaac_core" in err
+    assert cli("run", "isaac-net", "-a", "a40-tensorrt", "-l", "16", "--numerics", "off",
+               "-f", "json") == 0
+    capsys.readouterr()
+    assert cli("plugins", "-f", "json") == 0
+    rows = {p["name"]: p for p in json.loads(capsys.readouterr().out)}
+    assert rows["isaac"]["workloads"] == ["isaac-net"] and rows["isaac"]["status"] == "failed"
+    assert "bert-base" in rows["gpu"]["workloads"] or rows["gpu"]["accelerators"]
+    assert cli("plugins") == 0
+    assert "isaac-net" in capsys.readouterr().out
+
+
+def test_denormal_latency_is_an_error_row_never_infinity_in_json(
+    entry_points: list[FakeEntryPoint], capsys: pytest.CaptureFixture[str]
+) -> None:
+    entry_points.append(FakeEntryPoint("tiny", FakeDist("t-dist", "1.0"), target=accel_plugin(
+        "tiny-latency", returning(5e-324), module="mt")))
+    assert cli("run", "bert-base", "-a", "tiny-latency", "-l", "128", "--numerics", "off",
+               "-f", "json") == 3
+    text = capsys.readouterr().out
+    assert "Infinity" not in text
+    row = json.loads(text)["results"][0]
+    assert row["status"] == "error" and "derived tops is inf" in row["error"]
+
+
+def test_debug_keeps_the_plugins_traceback(
+    entry_points: list[FakeEntryPoint], capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("HASTILY_DEBUG", raising=False)
+    entry_points.append(FakeEntryPoint("raiser", FakeDist("r-dist", "0.3"),
+                                       target=accel_plugin("raiser-accel", raising, module="mr")))
+    args = ("run", "bert-tiny", "-a", "raiser-accel", "-l", "16", "--numerics", "off", "-f", "json")
+    assert cli(*args) == 3
+    assert "Traceback" not in capsys.readouterr().out
+    assert cli("--debug", *args) == 3
+    row = json.loads(capsys.readouterr().out)["results"][0]
+    assert "Traceback (most recent call last)" in row["error"] and "def raising" not in row["error"]
+    assert "ZeroDivisionError" in row["error"].splitlines()[-1]
+
+
+def test_nan_errors_name_the_op_and_field() -> None:
+    def nan_op(graph: OpGraph, params: ParamSet) -> Estimate:
+        return Estimate(1.0, math.nan, 1, (OpCost("ffn_up", 1.0, math.nan, "matmul"),))
+
+    r = point(accel_plugin(estimate=nan_op))
+    assert r.status == "error" and "breakdown['ffn_up'].energy_j is nan" in (r.error or "")
+
+
+def test_unknown_category_and_static_energy_are_checked() -> None:
+    def bad_cat(graph: OpGraph, params: ParamSet) -> Estimate:
+        return Estimate.from_breakdown([OpCost("x", 1.0, 1.0, "mvm")], memory_bytes=0)
+
+    r = point(accel_plugin(estimate=bad_cat))
+    assert r.status == "error" and "category is 'mvm', not one of matmul" in (r.error or "")
+
+    def with_static(graph: OpGraph, params: ParamSet) -> Estimate:
+        return Estimate.from_breakdown([OpCost("x", 1.0, 1.0, "matmul")], memory_bytes=0,
+                                       static_energy_j=0.5, area_mm2=2.0)
+
+    r = point(accel_plugin(estimate=with_static))
+    assert r.ok and r.energy_j == 1.5 and r.static_energy_j == 0.5
+    assert r.area_mm2 == 2.0 and r.tops_per_mm2 == pytest.approx(r.tops / 2.0)

@@ -27,6 +27,7 @@ from hastily_bench.api import (
     ParamSet,
     Unsupported,
     build_graph,
+    default_category,
     fixed_arithmetic,
     hookimpl,
 )
@@ -51,7 +52,7 @@ def linear(graph: OpGraph, params: ParamSet) -> Estimate:
                 op.name,
                 graph.layers * (op.macs + op.elements) * 1e-12,
                 graph.layers * (op.macs + op.elements) * 1e-12,
-                "x",
+                default_category(op),
             )
             for op in graph.layer_ops
         ],
@@ -186,7 +187,7 @@ def scaled(
         e = linear(graph, params)
         return Estimate.from_breakdown(
             [
-                OpCost(c.op, c.latency_s * factor_latency, c.energy_j * factor_energy)
+                OpCost(c.op, c.latency_s * factor_latency, c.energy_j * factor_energy, c.category)
                 for c in e.breakdown
             ],
             memory_bytes=e.memory_bytes,
@@ -199,7 +200,7 @@ def single(
     latency: float, energy: float = 1e-6, memory: Any = 0, breakdown: Any = None
 ) -> Callable[..., Estimate]:
     def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
-        bd = breakdown if breakdown is not None else (OpCost("all", latency, energy),)
+        bd = breakdown if breakdown is not None else (OpCost("all", latency, energy, "matmul"),)
         return Estimate(latency, energy, memory, bd)
 
     return estimate
@@ -207,7 +208,7 @@ def single(
 
 def shrinking(graph: OpGraph, params: ParamSet) -> Estimate:
     t = 1.0 / graph.seq_len
-    return Estimate(t, 0.0, 0, (OpCost("all", t, 0.0),))
+    return Estimate(t, 0.0, 0, (OpCost("all", t, 0.0, "matmul"),))
 
 
 @pytest.mark.parametrize(
@@ -224,10 +225,10 @@ def shrinking(graph: OpGraph, params: ParamSet) -> Estimate:
         (single(1e-3, memory=-1), r"memory_bytes is -1, must be >= 0"),
         (single(1e-3, breakdown=()), r"breakdown is empty"),
         (single(1e-3, breakdown=(("all", 1e-3, 1e-6),)), r"breakdown\[0\] is .*, not an OpCost"),
-        (single(1e-3, breakdown=(OpCost("", 1e-3, 1e-6),)), r"breakdown\[0\] has no op name"),
-        (single(1e-3, breakdown=(OpCost("a", 5e-4, 1e-6),)), r"breakdown latencies sum to 0\.0005"),
+        (single(1e-3, breakdown=(OpCost("", 1e-3, 1e-6, "matmul"),)), r"breakdown\[0\] has no op name"),
+        (single(1e-3, breakdown=(OpCost("a", 5e-4, 1e-6, "matmul"),)), r"breakdown latencies sum to 0\.0005"),
         (
-            single(1e-3, breakdown=(OpCost("a", 1e-3, math.nan),)),
+            single(1e-3, breakdown=(OpCost("a", 1e-3, math.nan, "matmul"),)),
             r"breakdown\['a'\]\.energy_j is nan",
         ),
         (lambda g, p: (1e-3, 1e-6), r"estimate returned tuple, not an Estimate"),
@@ -259,7 +260,8 @@ def test_check_estimate_sweep_details() -> None:
         return linear(graph, params)
 
     check_estimate(spec(capped))
-    assert seen == [16, 32, 64]  # the sweep stops at the first unsupported point
+    # the sweep stops at the first unsupported point; then the five op-level graphs at l=16
+    assert seen == [16, 32, 64, 16, 16, 16, 1, 16]
 
     def broken_at_long(graph: OpGraph, params: ParamSet) -> Estimate:
         return single(math.nan)(graph, params) if graph.seq_len >= 64 else linear(graph, params)
@@ -283,7 +285,9 @@ def test_check_estimate_uses_given_graph_and_params() -> None:
 
     s = spec(spy)
     check_estimate(s, tiny_graph(8, 3), s.params.override("mode", "slow"))
-    assert seen == [(8, 3, "slow"), (16, 3, "slow"), (32, 3, "slow"), (64, 3, "slow")]
+    assert seen[:4] == [(8, 3, "slow"), (16, 3, "slow"), (32, 3, "slow"), (64, 3, "slow")]
+    # then the op-level graphs at the given point (the single-vector mvm at l = 1, b = 1)
+    assert seen[4:] == [(8, 3, "slow")] * 3 + [(1, 1, "slow"), (8, 3, "slow")]
 
 
 # -- check_accelerator_spec -------------------------------------------------------------------
@@ -397,3 +401,17 @@ def test_plugins_tutorial_snippets_run(
     # what the tutorial says the pyproject declares is what the example package declares
     pyproject = tomllib.loads((tmp_path / "pyproject.toml").read_text())
     assert pyproject["project"]["entry-points"]["hastily_bench"] == {"toy": "toy_accel.plugin"}
+
+
+def test_check_estimate_tries_op_level_graphs() -> None:
+    """A model that divides by its weight products passes on full graphs, not on op graphs."""
+
+    def per_weight_matmul(graph: OpGraph, params: ParamSet) -> Estimate:
+        weights = [op for op in graph.layer_ops if getattr(op, "weight_stationary", False)]
+        share = 1.0 / len(weights)  # ZeroDivisionError on a softmax-only graph
+        return Estimate.from_breakdown(
+            [OpCost(op.name, share * 1e-3, 1e-6, default_category(op)) for op in graph.layer_ops],
+            memory_bytes=0)
+
+    with pytest.raises(AssertionError, match=r"op softmax: raised ZeroDivisionError"):
+        check_estimate(spec(per_weight_matmul))

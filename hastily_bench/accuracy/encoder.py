@@ -122,6 +122,8 @@ class Encoder:
     def __init__(self, checkpoint: Checkpoint, arithmetic: Arithmetic | str) -> None:
         if not (arithmetic == FP32 or isinstance(arithmetic, Arithmetic)):
             raise ValueError(f"arithmetic: expected 'fp32' or an Arithmetic, got {arithmetic!r}")
+        if isinstance(arithmetic, Arithmetic) and arithmetic.softmax == "lut" and arithmetic.lut_entries != 128:
+            raise ValueError(f"the kernels execute the 128-entry exponent table, not {arithmetic.lut_entries}")
         self.ck = checkpoint
         self.arith = arithmetic
         self.analog: AnalogConfig | None = None

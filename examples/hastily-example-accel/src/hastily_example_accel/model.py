@@ -40,15 +40,18 @@ from dataclasses import dataclass
 
 from hastily_bench.api import (
     GELU,
-    LAYERNORM,
-    MATMUL,
-    SOFTMAX,
+    CostRules,
+    Elementwise,
     Estimate,
-    Op,
-    OpCost,
+    EstimateBuilder,
+    LayerNorm,
+    MatMul,
     OpGraph,
     ParamSet,
+    RowOp,
+    Softmax,
     Unsupported,
+    default_category,
 )
 
 
@@ -63,42 +66,48 @@ class OpWork:
     dram_bytes: float
 
 
-def matmul_cycles(op: Op, rows: int, cols: int) -> float:
+def matmul_cycles(op: MatMul, rows: int, cols: int) -> float:
     """Array cycles of a matrix-product op (see the module docstring)."""
     tiles = math.ceil(op.k / rows) * math.ceil(op.n / cols)
     return op.instances * tiles * max(op.m, rows) + (rows + cols)
 
 
-def op_work(op: Op, params: ParamSet, *, weights_resident: bool) -> OpWork:
-    """Cycles, MACs, vector ops and bytes moved by one op of one layer."""
-    rows, cols = params.i("pe_rows"), params.i("pe_cols")
+#: Cost rules by op type: an op type without a rule makes the point ``unsupported``.
+rules: CostRules[OpWork] = CostRules("systolic-array model")
+
+
+def _dram(op: MatMul | RowOp | Elementwise, params: ParamSet) -> float:
     spill = op.input_bytes + op.output_bytes > params.i("act_sram_bytes")
-    dram = float(op.input_bytes + op.output_bytes) if spill else 0.0
-    if op.kind == MATMUL:
-        col_tiles = math.ceil(op.n / cols)
-        row_tiles = math.ceil(op.k / rows)
-        stationary = op.instances * op.k * op.n  # each stationary element read once
-        inputs = op.instances * op.m * op.k * col_tiles
-        partials = op.instances * op.m * op.n * row_tiles * 2 * params.i("accumulator_bytes")
-        sram = float(stationary + inputs + partials + op.output_bytes)
-        if op.weight_stationary and not weights_resident:
-            dram += op.weight_bytes
-        return OpWork(matmul_cycles(op, rows, cols), op.macs, 0.0, sram, dram)
-    per_element = {
-        SOFTMAX: params.f("softmax_ops_per_element"),
-        LAYERNORM: params.f("layernorm_ops_per_element"),
-        GELU: params.f("gelu_ops_per_element"),
-    }[op.kind]
-    vector_ops = op.elements * per_element
-    cycles = vector_ops / params.i("vector_lanes")
-    return OpWork(cycles, 0, vector_ops, float(op.input_bytes + op.output_bytes), dram)
+    return float(op.input_bytes + op.output_bytes) if spill else 0.0
 
 
-def category(op: Op) -> str:
-    """Breakdown category: ``mvm`` (weight products), ``attention``, ``softmax``, ``vector``."""
-    if op.kind == MATMUL:
-        return "mvm" if op.weight_stationary else "attention"
-    return "softmax" if op.kind == SOFTMAX else "vector"
+@rules.register(MatMul)
+def _matmul(op: MatMul, params: ParamSet, *, weights_resident: bool) -> OpWork:
+    rows, cols = params.i("pe_rows"), params.i("pe_cols")
+    dram = _dram(op, params)
+    col_tiles = math.ceil(op.n / cols)
+    row_tiles = math.ceil(op.k / rows)
+    stationary = op.instances * op.k * op.n  # each stationary element read once
+    inputs = op.instances * op.m * op.k * col_tiles
+    partials = op.instances * op.m * op.n * row_tiles * 2 * params.i("accumulator_bytes")
+    sram = float(stationary + inputs + partials + op.output_bytes)
+    if op.weight_stationary and not weights_resident:
+        dram += op.weight_bytes
+    return OpWork(matmul_cycles(op, rows, cols), op.macs, 0.0, sram, dram)
+
+
+def _vector_rule(per_element_param: str):  # type: ignore[no-untyped-def]
+    def rule(op: RowOp | Elementwise, params: ParamSet, *, weights_resident: bool) -> OpWork:
+        vector_ops = op.elements * params.f(per_element_param)
+        cycles = vector_ops / params.i("vector_lanes")
+        return OpWork(cycles, 0, vector_ops, float(op.input_bytes + op.output_bytes),
+                      _dram(op, params))
+    return rule
+
+
+rules.register(Softmax)(_vector_rule("softmax_ops_per_element"))
+rules.register(LayerNorm)(_vector_rule("layernorm_ops_per_element"))
+rules.register(GELU)(_vector_rule("gelu_ops_per_element"))
 
 
 def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
@@ -122,14 +131,15 @@ def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
     e_sram = params.f("sram_energy_per_byte_45nm_j") * scale
     e_dram = params.f("dram_energy_per_byte_j")
     static_w = params.f("static_power_w")
+    rules.check(graph)  # unsupported, naming the op, before any work
     weights_resident = graph.weight_bytes <= params.i("weight_sram_bytes")
     layers = graph.layers
 
-    breakdown: list[OpCost] = []
+    b = EstimateBuilder()
     dram_total = 0.0
     dram_bound_ops = 0
     for op in graph.layer_ops:
-        w = op_work(op, params, weights_resident=weights_resident)
+        w = rules(op, params, weights_resident=weights_resident)
         t_compute = w.cycles / clock
         t_dram = w.dram_bytes / bandwidth
         t = max(t_compute, t_dram)
@@ -141,23 +151,19 @@ def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
             + w.dram_bytes * e_dram
             + static_w * t
         )
-        breakdown.append(OpCost(op.name, layers * t, layers * energy, category(op)))
+        b.add(op, layers * t, layers * energy, default_category(op))
         dram_total += layers * w.dram_bytes
 
     residual = graph.tokens * graph.workload.hidden * graph.workload.bytes_per_element
     peak = residual + max(op.input_bytes + op.output_bytes for op in graph.layer_ops)
-    notes: tuple[str, ...] = ()
     if not weights_resident:
-        notes = (
-            (
-                f"weights ({graph.weight_bytes / 2**20:.1f} MiB) exceed the "
-                f"{params.i('weight_sram_bytes') / 2**20:.0f} MiB weight buffer: "
-                "streamed from DRAM every inference"
-            ),
+        b.notes.append(
+            f"weights ({graph.weight_bytes / 2**20:.1f} MiB) exceed the "
+            f"{params.i('weight_sram_bytes') / 2**20:.0f} MiB weight buffer: "
+            "streamed from DRAM every inference"
         )
     peak_tops = 2 * params.i("pe_rows") * params.i("pe_cols") * clock / 1e12
-    return Estimate.from_breakdown(
-        breakdown,
+    return b.build(
         memory_bytes=int(peak),
         extra={
             "peak_tops": peak_tops,
@@ -165,5 +171,4 @@ def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
             "dram_bytes": int(dram_total),
             "dram_bound_ops": dram_bound_ops,
         },
-        notes=notes,
     )
