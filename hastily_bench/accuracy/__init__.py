@@ -214,7 +214,7 @@ def study(
 
     def run(label: str, arith: Arithmetic | str) -> tuple[NDArray[np.float32], float]:
         t0 = time.perf_counter()
-        enc = encoders[arith] if arith in encoders else Encoder(ck, arith)
+        enc = encoders.pop(arith) if arith in encoders else Encoder(ck, arith)
         emb = enc.encode(texts, progress=None if progress is None
                                         else (lambda done: progress(label, done, n)))
         return emb, time.perf_counter() - t0

@@ -190,11 +190,12 @@ class AnalogMatrix:
         if not checked:
             _, w = _check_operands(np.zeros((0, np.shape(w)[0]), np.int64), w, cfg)
         self.cfg = cfg
-        self.w = np.asarray(w, dtype=np.int64)
-        self.k, self.n = self.w.shape
+        w = np.asarray(w, dtype=np.int64)
+        self.k, self.n = w.shape
         self.a, self.b = 1 << (cfg.input_bits - 1), 1 << (cfg.weight_bits - 1)
-        self.wu = self.w + self.b
-        self.w32 = self.w.astype(np.float32)
+        wu = w + self.b
+        self.wu_sum = wu.sum(axis=0, keepdims=True)
+        self.w32 = w.astype(np.float32)
         self.blocks = [(r0, min(self.k, r0 + cfg.array_rows)) for r0 in range(0, self.k, cfg.array_rows)]
         # full scale < 2^24: partial sums exact in float32
         self.ftype: type = np.float32 if cfg.full_scale < (1 << 24) else np.float64
@@ -202,14 +203,14 @@ class AnalogMatrix:
         self.cells: list[NDArray[Any]] = []
         self.cols_ok: list[NDArray[np.bool_] | None] = []
         for r0, r1 in self.blocks:
-            cells = _digits(self.wu[r0:r1], cfg.slices, cfg.cell_bits, np.int64)  # (T, R, N)
+            cells = _digits(wu[r0:r1], cfg.slices, cfg.cell_bits, np.int64)  # (T, R, N)
             ok = cells.sum(axis=1) * dmax > cfg.max_code  # (T, N): can this column saturate?
             self.cols_ok.append(ok if ok.any() else None)
             if cfg.adc_shift > 0:  # (R, N*T) for _quantised
                 self.cells.append(np.ascontiguousarray(
                     cells.transpose(1, 2, 0)).reshape(r1 - r0, -1).astype(self.ftype))
-            else:
-                self.cells.append(cells)
+            else:  # only where a saturation check needs them
+                self.cells.append(cells if ok.any() else np.empty((0,), np.int64))
 
     def matmul(self, x: NDArray[Any], *, checked: bool = False) -> NDArray[np.int64]:
         """``x @ w`` as the arrays compute it, for x (M, K) of ``input_bits`` (with
@@ -259,7 +260,7 @@ class AnalogMatrix:
                 z = np.einsum("it,t->i", ps.reshape(S * mt * n, T), by_slice).astype(np.float64)
                 y[m0:m1] += (by_step @ z.reshape(S, mt * n)).reshape(mt, n)
         y -= self.b * xu.sum(axis=1, keepdims=True)
-        y -= self.a * self.wu.sum(axis=0, keepdims=True)
+        y -= self.a * self.wu_sum
         y += self.k * self.a * self.b
         return y
 
