@@ -190,12 +190,12 @@ class AnalogMatrix:
         if not checked:
             _, w = _check_operands(np.zeros((0, np.shape(w)[0]), np.int64), w, cfg)
         self.cfg = cfg
-        w = np.asarray(w, dtype=np.int64)
-        self.k, self.n = w.shape
+        w64: NDArray[np.int64] = np.asarray(w, dtype=np.int64)
+        self.k, self.n = w64.shape
         self.a, self.b = 1 << (cfg.input_bits - 1), 1 << (cfg.weight_bits - 1)
-        wu = w + self.b
+        wu: NDArray[np.int64] = w64 + self.b
         self.wu_sum = wu.sum(axis=0, keepdims=True)
-        self.w32 = w.astype(np.float32)
+        self.w32 = w64.astype(np.float32)
         self.blocks = [(r0, min(self.k, r0 + cfg.array_rows)) for r0 in range(0, self.k, cfg.array_rows)]
         # full scale < 2^24: partial sums exact in float32
         self.ftype: type = np.float32 if cfg.full_scale < (1 << 24) else np.float64
