@@ -18,8 +18,11 @@ Specification (:func:`analog_mvm_reference` is it, in plain integer NumPy)
    (2^cell_bits - 1)``, the column's full scale).
 5. **ADC.** ``adc_bits`` give ``2^adc_bits`` codes; the step is ``D = 2^k`` with ``k`` the
    smallest integer >= 0 such that ``2^adc_bits * D >= FS``. The code is
-   ``min(floor(PS / D + 1/2), 2^adc_bits - 1)`` (round half up, saturating) and the
-   converted value ``code * D``. The ADC is lossless when ``2^adc_bits > FS``; with
+   ``min(round(PS / D), 2^adc_bits - 1)``, rounding to nearest with ties to even (an integer
+   partial sum halfway between two codes sits on the comparator threshold, where noise
+   decides; ties to even keep that unbiased, where round-half-up would add D/2 to half of all
+   partial sums and, weighted by the shifts, a bias larger than the products themselves),
+   saturating, and the converted value ``code * D``. The ADC is lossless when ``2^adc_bits > FS``; with
    ``2^adc_bits == FS`` (HASTILY: 64 rows of 1-bit cells, 1-bit DAC, 6-bit ADC) only a
    partial sum equal to ``FS`` saturates, one below it.
 6. **Shift-and-add**, then the offsets are removed digitally (``sum xu`` per input vector is
@@ -104,7 +107,11 @@ def adc_convert(ps: NDArray[np.integer[Any]], cfg: AnalogConfig) -> NDArray[np.i
     """The ADC of the specification (step 5): integer partial sums to converted values."""
     k = cfg.adc_shift
     ps = np.asarray(ps, dtype=np.int64)
-    code = ps if k == 0 else (ps + (1 << (k - 1))) >> k
+    if k == 0:
+        return np.minimum(ps, cfg.max_code)
+    q, r = ps >> k, ps & ((1 << k) - 1)
+    half = 1 << (k - 1)
+    code = q + ((r > half) | ((r == half) & (q & 1 == 1)))
     return np.minimum(code, cfg.max_code) << k
 
 
@@ -242,7 +249,7 @@ class AnalogMatrix:
         xu = x + self.a
         by_slice: NDArray[Any] = np.ldexp(1.0, np.arange(T) * cfg.cell_bits + cfg.adc_shift).astype(self.ftype)
         by_step = np.ldexp(1.0, np.arange(S) * cfg.dac_bits)
-        inv_step, half = 1.0 / (1 << cfg.adc_shift), float(1 << (cfg.adc_shift - 1))
+        inv_step = 1.0 / (1 << cfg.adc_shift)
         cap = float(cfg.max_code)
         y = np.zeros((m, n), dtype=np.float64)
         rows_per_tile = max(1, _TILE_ELEMENTS // (S * T * n))
@@ -252,9 +259,8 @@ class AnalogMatrix:
                 mt = m1 - m0
                 digits = _digits(xu[m0:m1, r0:r1], S, cfg.dac_bits, self.ftype)  # (S, Mt, R)
                 ps = digits.reshape(S * mt, r1 - r0) @ cells  # (S*Mt, N*T)
-                ps += half
-                ps *= inv_step
-                np.floor(ps, out=ps)
+                ps *= inv_step  # exact: a power of two
+                np.rint(ps, out=ps)  # ties to even
                 np.minimum(ps, cap, out=ps)
                 # exact: codes < 2^24 times powers of two, sums of at most T terms < 2^24 * 2^T
                 z = np.einsum("it,t->i", ps.reshape(S * mt * n, T), by_slice).astype(np.float64)

@@ -47,7 +47,8 @@ def _scalar(x: list[list[int]], w: list[list[int]], cfg: AnalogConfig) -> list[l
                     for t in range(-(-wb // cfg.cell_bits)):
                         ps = sum(digit(xs[r], s, cfg.dac_bits) * digit(ws[r], t, cfg.cell_bits) for r in rows)
                         q, rem = divmod(ps, step)
-                        code = min(q + (1 if step > 1 and 2 * rem >= step else 0), top)
+                        up = 2 * rem > step or (2 * rem == step and q % 2 == 1)  # ties to even
+                        code = min(q + (1 if step > 1 and up else 0), top)
                         total += code * step * 2 ** (s * cfg.dac_bits + t * cfg.cell_bits)
             a, b = 2 ** (ib - 1), 2 ** (wb - 1)
             total -= b * sum(v + a for v in row) + a * sum(w[r][col] + b for r in range(k)) - k * a * b
@@ -129,6 +130,8 @@ def test_adc_step(adc_bits: int, shift: int, lossless: bool) -> None:
     top = min(64, (2**adc_bits - 1) * 2**shift)
     assert got.max() == top and np.all(np.abs(got - ps) <= 2**shift)
     assert np.all(np.abs(got - ps)[:top] <= 2**shift // 2)
+    # ties (integer sums halfway between codes) go to even: no systematic bias
+    assert abs(float(np.mean((got - ps)[:top]))) <= 0.1 * 2**shift
     assert np.array_equal(got, ps) == lossless
 
 
