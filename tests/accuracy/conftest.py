@@ -8,9 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("safetensors", reason="needs the accuracy extra")
-pytest.importorskip("tokenizers", reason="needs the accuracy extra")
-
 SENTENCES = [
     "Return the number of items in a container.",
     "Open a file and return a stream.",
@@ -97,4 +94,6 @@ def write_tiny_checkpoint(path: Path, seed: int = 0, *, prefix: str = "") -> Pat
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("safetensors", reason="needs the accuracy extra (part of the test extra)")
+    pytest.importorskip("tokenizers", reason="needs the accuracy extra (part of the test extra)")
     return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "model")
