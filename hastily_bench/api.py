@@ -65,7 +65,7 @@ from .cim import (  # CIM component library (issue 10), see docs/cim-components.
     survey_adc_energy_j,
 )
 from .costing import CostRules, EstimateBuilder, default_category
-from .errors import HastilyError, PluginError, Unsupported, UsageError
+from .errors import HastilyError, PluginError, UnknownParameter, Unsupported, UsageError
 from .graph import (
     CATEGORIES,
     GELU,
@@ -130,7 +130,7 @@ def resolve_workload(host: PluginHost, arg: str) -> Workload:
     """A registered workload name, or a path to a ``.toml`` / Hugging Face ``config.json``."""
     if arg in host.workload_names():
         return host.workload(arg)
-    if arg.endswith((".toml", ".json")) or os.sep in arg or Path(arg).exists():
+    if arg.lower().endswith((".toml", ".json")) or os.sep in arg or Path(arg).exists():
         return load_workload_file(arg)
     return host.workload(arg)  # raises with a suggestion
 
@@ -154,6 +154,15 @@ def parse_overrides(host: PluginHost, items: Iterable[str]) -> dict[str, dict[st
     return out
 
 
+def check_overrides_used(overrides: Mapping[str, object], accelerators: Iterable[str]) -> None:
+    """Refuse ``--set`` for an accelerator the command does not run (a silent no-op otherwise)."""
+    names = list(accelerators)
+    for name in overrides:
+        if name not in names:
+            raise UsageError(f"--set names accelerator {name!r}, which is not part of this run "
+                             f"({', '.join(names)})")
+
+
 def configured_accelerator(
     host: PluginHost, name: str, overrides: Mapping[str, Mapping[str, str]] | None = None
 ) -> tuple[RegisteredAccelerator, ParamSet]:
@@ -166,6 +175,8 @@ def configured_accelerator(
     if check is not None:
         try:
             check(params)
+        except UnknownParameter:
+            pass  # the plugin looked up a name its own parameters lack: its row says so
         except UsageError as exc:
             raise UsageError(f"{name}: {exc}") from None
         except KeyboardInterrupt:
@@ -219,6 +230,7 @@ def estimate_point(
         workload=graph.workload.name, accelerator=spec.name, plugin=info.name,
         seq_len=graph.seq_len, batch=graph.batch, ops=graph.ops,
         params=params.as_dict(), params_hash=params.digest(f"{info.distribution}=={info.version}"),
+        **point_hashes(graph),
     )
     try:
         if spec.check_params is not None:
@@ -240,9 +252,18 @@ def estimate_point(
         return failed_result(status="error", error=text, **common)  # type: ignore[arg-type]
     if numerics == "off":
         return result
+    if arith.softmax == "lut" and arith.lut_entries != KERNEL_LUT_ENTRIES:
+        # the kernels execute the paper's 128-entry table; another size is not measured
+        return replace(result, notes=(*result.notes, (
+            f"attention error not measured: the kernels execute a {KERNEL_LUT_ENTRIES}-entry "
+            f"table, this arithmetic uses {arith.lut_entries} entries")))
     # The kernels are ours, not the plugin's: a failure here is a bug to raise.
     attn_err = measure_attention_error(arith, graph, mode=numerics)
     return replace(result, attn_rel_error=attn_err)
+
+
+#: Entries of the table exponent the kernels execute (``hastily_bench.kernels.lut_exp``).
+KERNEL_LUT_ENTRIES = 128
 
 
 DEBUG_ENV = "HASTILY_DEBUG"
@@ -271,15 +292,50 @@ def default_baseline(host: PluginHost, accelerators: Sequence[str]) -> str | Non
     return None
 
 
+def point_hashes(graph: OpGraph) -> dict[str, str]:
+    """``shape_hash`` (workload shape, seq_len, batch) and ``ops_hash`` (op counts) of a point.
+
+    ``compare`` refuses to compare two results whose hashes differ: a file that names
+    ``bert-base`` but holds another shape, or whose op counts were edited, is not comparable.
+    """
+    import hashlib
+    import json
+
+    shape = {k: v for k, v in graph.workload.to_dict().items() if k != "name"}
+    shape.update(weight_layers=graph.workload.distinct_weight_layers, seq_len=graph.seq_len,
+                 batch=graph.batch, phase=str(getattr(graph, "phase", "")),
+                 context_len=getattr(graph, "context_len", 0))
+    # a fixed list of count fields, so adding a field to Op does not change every hash
+    fields = ("name", "kind", "instances", "m", "k", "n", "macs", "weight_bytes", "input_bytes",
+              "output_bytes", "elements", "rows", "row_len")
+    counts = {"layers": graph.workload.layers, "ops": graph.ops,
+              "layer_ops": [[getattr(op, f, None) for f in fields] for op in graph.layer_ops]}
+
+    def digest(obj: object) -> str:
+        blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    return {"shape_hash": digest(shape), "ops_hash": digest(counts)}
+
+
 def measure_attention_error(arith: Arithmetic, graph: OpGraph, *, mode: str) -> float:
     """Relative error of one attention layer computed with ``arith`` (see :mod:`hastily_bench.numerics`)."""
-    from .numerics import attention_rel_error
+    from .numerics_cache import cached
 
     w = graph.workload
-    return attention_rel_error(
-        matmul=arith.matmul, softmax=arith.softmax, residual=arith.exp_residual,
-        heads=w.heads, seq_len=graph.seq_len, head_dim=w.head_dim, batch=graph.batch, mode=mode,
-    )
+
+    def measure() -> float:
+        from .numerics import attention_rel_error
+
+        return attention_rel_error(
+            matmul=arith.matmul, softmax=arith.softmax, residual=arith.exp_residual,
+            heads=w.heads, seq_len=graph.seq_len, head_dim=w.head_dim, batch=graph.batch, mode=mode,
+        )
+
+    # deterministic seconds of kernel work: kept on disk, keyed by the code that measures
+    key = ("attention_rel_error", arith.matmul, arith.softmax, arith.exp_residual, w.heads,
+           graph.seq_len, w.head_dim, graph.batch, mode)
+    return float(cached(key, measure))
 
 
 def run_op(
@@ -294,6 +350,7 @@ def run_op(
     host = host or PluginHost()
     names = list(dict.fromkeys(accelerators or host.default_accelerators()))
     parsed = parse_overrides(host, overrides)
+    check_overrides_used(parsed, names)
     results = []
     for name in names:
         reg, params = configured_accelerator(host, name, parsed)
@@ -313,8 +370,59 @@ class RunRequest:
     numerics: str = "sample"
 
 
+def _git_dir(start: Path) -> Path | None:
+    """The git directory of the checkout holding ``start`` (``.git``, or a worktree's gitdir)."""
+    for d in (start, *start.parents):
+        dot = d / ".git"
+        if dot.is_dir():
+            return dot
+        if dot.is_file():  # a worktree or submodule: "gitdir: PATH"
+            text = dot.read_text(encoding="utf-8").strip()
+            if text.startswith("gitdir:"):
+                g = Path(text[len("gitdir:"):].strip())
+                return g if g.is_absolute() else (d / g).resolve()
+            return None
+    return None
+
+
+def _read_head(git_dir: Path) -> str | None:
+    """HEAD's commit read from the files git keeps (no subprocess); None when unsure."""
+    head = (git_dir / "HEAD").read_text(encoding="utf-8").strip()
+    if not head.startswith("ref:"):
+        return head if len(head) >= 40 else None  # detached
+    ref = head[4:].strip()
+    common = git_dir
+    if (git_dir / "commondir").is_file():
+        common = (git_dir / (git_dir / "commondir").read_text(encoding="utf-8").strip()).resolve()
+    for base in (git_dir, common):
+        f = base / ref
+        if f.is_file():
+            sha = f.read_text(encoding="utf-8").strip()
+            return sha if len(sha) >= 40 else None
+    packed = common / "packed-refs"
+    if packed.is_file():
+        for line in packed.read_text(encoding="utf-8").splitlines():
+            sha, _, name = line.partition(" ")
+            if name == ref and len(sha) >= 40:
+                return sha
+    return None
+
+
 def git_commit(cwd: Path | None = None) -> str | None:
-    """The current git commit of ``cwd`` (short), or None outside a checkout."""
+    """The current git commit of ``cwd`` (short), or None outside a checkout.
+
+    Read from ``.git`` directly (a ``git`` subprocess costs a visible share of a
+    short run); ``git rev-parse`` only where the files say something unusual.
+    """
+    try:
+        git_dir = _git_dir(Path(cwd or Path.cwd()).resolve())
+        if git_dir is None:
+            return None
+        sha = _read_head(git_dir)
+        if sha is not None:
+            return sha[:12]
+    except (OSError, UnicodeDecodeError):
+        pass
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short=12", "HEAD"], cwd=cwd, capture_output=True,
@@ -327,7 +435,12 @@ def git_commit(cwd: Path | None = None) -> str | None:
 
 def metadata(host: PluginHost, *, numerics: str, command: Sequence[str] | None = None) -> dict[str, object]:
     """Provenance of a run: everything that is not a result."""
-    from . import kernels
+    from .numerics_cache import cached
+
+    def backend() -> str:
+        from . import kernels  # NumPy and the compiled kernels: only when not cached
+
+        return kernels.backend()
 
     return {
         "tool": "hastily-bench",
@@ -344,7 +457,7 @@ def metadata(host: PluginHost, *, numerics: str, command: Sequence[str] | None =
             {"name": p.name, "distribution": p.distribution, "version": p.version, "status": p.status}
             for p in host.plugins()
         ],
-        "kernels_backend": kernels.backend(),
+        "kernels_backend": str(cached(("kernels_backend",), backend)),
         "numerics": numerics,
         "git_commit": git_commit(),
     }
@@ -384,13 +497,20 @@ def run(
     for b in request.batches:
         check_point(1, b)
     overrides = parse_overrides(host, request.overrides)
-    for name in overrides:
-        if name not in accel_names:
-            raise UsageError(f"--set names accelerator {name!r}, which is not part of this run")
+    check_overrides_used(overrides, accel_names)
     configured = [configured_accelerator(host, n, overrides) for n in accel_names]
 
     points = [(w, s, b) for w in workloads for s in dict.fromkeys(request.seq_lens)
               for b in dict.fromkeys(request.batches)]
+    if request.numerics != "off":
+        from .numerics import check_case_size
+
+        for w, s, b in points:  # before any work: a case too big for memory is the user's to fix
+            try:
+                check_case_size(heads=w.heads, seq_len=s, head_dim=w.head_dim, batch=b,
+                                mode=request.numerics)
+            except ValueError as exc:
+                raise UsageError(f"{w.name} l={s} b={b}: {exc}") from None
     total = len(points) * len(configured)
     done = 0
     results: list[Result] = []

@@ -2,6 +2,11 @@
 
 :func:`run_bench` times every implementation in one process and one run (warm-up, repeats,
 median) and returns a :class:`BenchReport`; :func:`render_bench` prints it with rich.
+:func:`measure_peaks` measures this machine's int8 and fp32 peaks (a short microbenchmark of
+independent multiply-add chains per SIMD path, ``kernels/simd/hb_peak.c``); every row then
+shows its percentage of the peak that bounds it (attention: int8 peak of the SIMD path that
+ran, or the fp32 peak for float32 baselines; softmax: the memory wall, a one-pass int32 to
+float32 conversion of the same scores, timed beside it).
 :func:`attention_memory_check` measures the streaming kernel's extra memory at long sequence
 lengths in a subprocess (peak RSS). How to run them: ``docs/kernels.md``.
 
@@ -47,21 +52,25 @@ __all__ = [
     "BenchReport",
     "BenchRow",
     "MemoryCheck",
+    "Peaks",
     "attention_memory_check",
+    "measure_peaks",
     "numpy_attention",
     "numpy_softmax",
     "render_bench",
     "run_bench",
 ]
 
-#: Version of the :meth:`BenchReport.to_dict` layout.
-SCHEMA_VERSION = 1
+#: Version of the :meth:`BenchReport.to_dict` layout (2: rows carry simd_path and
+#: pct_of_peak, the report carries the measured peaks).
+SCHEMA_VERSION = 2
 #: Seconds to idle between implementations: lets the BLAS / OpenMP worker threads of the
 #: previous one stop spinning, so they do not steal cores from the next one.
 _SETTLE_S = 0.2
 _OPTIONAL = ("torch", "onnxruntime")
-#: (implementation, callable or "not installed", extra bytes or a callable measuring them, how)
-_Timed = tuple[str, "Callable[[], object] | str", "int | None | Callable[[], int]", str]
+#: (implementation, callable or "not installed", extra bytes or a callable measuring them, how,
+#: SIMD path of a hastily kernel or "")
+_Timed = tuple[str, "Callable[[], object] | str", "int | None | Callable[[], int]", str, str]
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,24 @@ class BenchRow:
     ratio_vs_numpy: float | None = None  #: NumPy's median time / this median time
     extra_memory_bytes: int | None = None  #: peak memory beyond inputs and output
     memory_method: str = "not measured"
+    simd_path: str = ""  #: hastily kernels: the SIMD path that ran ("scalar", "avx2", "avx512")
+    #: percent of the bound: attention GOPS / the int8 (hastily) or fp32 (float32 baselines)
+    #: peak; softmax: the memory wall's time (``memory int32->float32`` row) / this time
+    pct_of_peak: float | None = None
+
+
+@dataclass(frozen=True)
+class Peaks:
+    """This machine's peaks, measured by :func:`measure_peaks` (GOPS, 2 ops per multiply-add)."""
+
+    int8_gops: dict[str, float]  #: per SIMD path: int16 x int16 -> int32 multiply-add chains
+    fp32_gops: dict[str, float]  #: per SIMD path: float32 multiply-add chains (FMA on SIMD)
+    n_threads: int
+
+    @property
+    def fp32_best_gops(self) -> float | None:
+        """The machine's fp32 peak: the best path's."""
+        return max(self.fp32_gops.values()) if self.fp32_gops else None
 
 
 @dataclass(frozen=True)
@@ -88,6 +115,7 @@ class BenchReport:
     rows: tuple[BenchRow, ...]
     config: dict[str, Any]
     host: dict[str, Any]
+    peaks: Peaks | None = None
     schema_version: int = SCHEMA_VERSION
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,15 +124,18 @@ class BenchReport:
             "schema_version": self.schema_version,
             "host": dict(self.host),
             "config": dict(self.config),
+            "peaks": None if self.peaks is None else asdict(self.peaks),
             "rows": [asdict(r) for r in self.rows],
         }
 
-    def row(self, kernel: str, impl: str, seq_len: int) -> BenchRow:
-        """The row of one implementation (KeyError if absent)."""
+    def row(self, kernel: str, impl: str, seq_len: int, simd_path: str | None = None) -> BenchRow:
+        """The row of one implementation (on ``simd_path`` if given; KeyError if absent)."""
         for r in self.rows:
-            if (r.kernel, r.impl, r.seq_len) == (kernel, impl, seq_len):
+            if (r.kernel, r.impl, r.seq_len) == (kernel, impl, seq_len) and (
+                simd_path is None or r.simd_path == simd_path
+            ):
                 return r
-        raise KeyError((kernel, impl, seq_len))
+        raise KeyError((kernel, impl, seq_len, simd_path))
 
 
 @dataclass(frozen=True)
@@ -188,8 +219,8 @@ def _host_facts(n_threads: int | None) -> dict[str, Any]:
         "n_threads": n_threads,
         "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
     }
-    if kernels.COMPILED and kernels._attention is not None:
-        facts["kernels_simd"] = kernels._attention.SIMD
+    facts["kernels_simd"] = kernels.simd()
+    facts["kernels_simd_paths"] = list(kernels.simd_paths())
     for name in _OPTIONAL:
         if _installed(name):
             try:
@@ -277,6 +308,9 @@ def run_bench(
     n_threads: int | None = None,
     include: Sequence[str] = ("numpy", "torch", "onnxruntime"),
     seed: int = 0,
+    simd_paths: Sequence[str] | None = None,
+    peaks: bool = True,
+    peak_s: float = 0.05,
 ) -> BenchReport:
     """Time the kernels side by side with the baselines, in this process, in one run.
 
@@ -295,19 +329,35 @@ def run_bench(
         reported as "not installed". The hastily kernels always run.
     seed : int
         Seed of the input data.
+    simd_paths : sequence of str, optional
+        SIMD paths to run the hastily kernels on, side by side (see
+        :func:`hastily_bench.kernels.simd_paths`); default: the one chosen at import.
+    peaks : bool
+        Measure the int8 and fp32 peaks first (:func:`measure_peaks`, about a second) and
+        fill every row's ``pct_of_peak``.
+    peak_s : float
+        Seconds per peak measurement (``target_s`` of :func:`measure_peaks`).
 
     Returns
     -------
     BenchReport
         Rows for attention (hastily int8 lut, hastily int8 exact, numpy float32, torch float32
         sdpa, onnxruntime float32) and softmax (hastily int32 lut, numpy float32, torch
-        float32) at each sequence length.
+        float32, and the memory wall "memory int32->float32") at each sequence length.
     """
     for name in include:
         if name not in ("numpy", *_OPTIONAL):
             raise ValueError(f"include: unknown baseline {name!r} (numpy, torch, onnxruntime)")
     if repeats < 1 or warmup < 0:
         raise ValueError(f"repeats: expected >= 1 (and warmup >= 0), got {repeats}, {warmup}")
+    paths = [kernels.simd()] if simd_paths is None else list(simd_paths)
+    for p in paths:
+        if kernels.COMPILED and p not in kernels.simd_paths():
+            raise ValueError(f"simd_paths: {p!r} is not available here "
+                             f"(available: {', '.join(kernels.simd_paths())})")
+    if not kernels.COMPILED:
+        paths = ["none"]
+    peak = measure_peaks(n_threads=n_threads, simd_paths=paths, target_s=peak_s) if peaks else None
     rows: list[BenchRow] = []
     rng = np.random.default_rng(seed)
     torch_make = _torch_attention(n_threads) if "torch" in include else None
@@ -322,40 +372,47 @@ def run_bench(
         timed: list[_Timed] = []
         scratch = kernels.attention_scratch_bytes(seq, seq, head_dim, n_threads)
         method = "kernel accounting" if kernels.COMPILED else "not measured"
-        for sm in ("lut", "exact"):
-            timed.append((
-                f"hastily int8 {sm}",
-                functools.partial(kernels.attention_int8, q8, k8, v8, qs, ks, vs, softmax=sm,
-                                  n_threads=n_threads),
-                scratch if kernels.COMPILED else None,
-                method,
-            ))
+        for path in paths:
+            for sm in ("lut", "exact"):
+                timed.append((
+                    f"hastily int8 {sm}",
+                    _on_path(path, functools.partial(kernels.attention_int8, q8, k8, v8, qs, ks,
+                                                     vs, softmax=sm, n_threads=n_threads)),
+                    scratch if kernels.COMPILED else None,
+                    method,
+                    path,
+                ))
         if "numpy" in include:
             timed.append(("numpy float32", lambda: numpy_attention(qf, kf, vf),
                           lambda: _tracemalloc_extra(lambda: numpy_attention(qf, kf, vf)),
-                          "tracemalloc"))
+                          "tracemalloc", ""))
         if torch_make is not None:
             fn = torch_make if isinstance(torch_make, str) else torch_make(qf, kf, vf)
-            timed.append(("torch float32 sdpa", fn, None, "not measured"))
+            timed.append(("torch float32 sdpa", fn, None, "not measured", ""))
         if onnx_make is not None:
             fn = onnx_make if isinstance(onnx_make, str) else onnx_make(qf, kf, vf)
-            timed.append(("onnxruntime float32", fn, None, "not measured"))
-        rows += _measure("attention", seq, timed, repeats, warmup,
-                         lambda t: {"gops": ops / t / 1e9})
+            timed.append(("onnxruntime float32", fn, None, "not measured", ""))
+        rows += _attention_pct(_measure("attention", seq, timed, repeats, warmup,
+                                        lambda t: {"gops": ops / t / 1e9}), peak)
 
         # -- softmax ---------------------------------------------------------------------
         n_el = heads * seq * seq
         sf = (rng.standard_normal((heads * seq, seq), dtype=np.float32) * 3.0)
         sc = 1.0 / 4096.0
         si = np.round(sf / np.float32(sc)).astype(np.int32)
+        sm_scratch = kernels.softmax_scratch_bytes(seq, n_threads) if kernels.COMPILED else None
         sm_timed: list[_Timed] = [
-            ("hastily int32 lut", lambda: kernels.softmax_lut(si, sc, n_threads=n_threads),
-             kernels.softmax_scratch_bytes(seq, n_threads) if kernels.COMPILED else None, method),
+            ("hastily int32 lut",
+             _on_path(path, functools.partial(kernels.softmax_lut, si, sc, n_threads=n_threads)),
+             sm_scratch, method, path)
+            for path in paths
         ]
+        # the memory wall: read the int32 scores once, write a fresh float32 array
+        sm_timed.append((_MEMORY_WALL, lambda: si.astype(np.float32), 0, "no scratch", ""))
         if "numpy" in include:
             sm_timed.append(("numpy float32", lambda: numpy_softmax(sf),
                              lambda: _tracemalloc_extra(lambda: numpy_softmax(sf)),
-                             "tracemalloc"))
+                             "tracemalloc", ""))
         if "torch" in include:
             if _installed("torch"):
                 import torch
@@ -366,16 +423,98 @@ def run_bench(
                     with torch.inference_mode():
                         return torch.softmax(ts, dim=-1)
 
-                sm_timed.append(("torch float32", torch_softmax, None, "not measured"))
+                sm_timed.append(("torch float32", torch_softmax, None, "not measured", ""))
             else:
-                sm_timed.append(("torch float32", "not installed", None, "not measured"))
-        rows += _measure("softmax", seq, sm_timed, repeats, warmup,
-                         lambda t: {"ns_per_element": t / n_el * 1e9})
+                sm_timed.append(("torch float32", "not installed", None, "not measured", ""))
+        rows += _softmax_pct(_measure("softmax", seq, sm_timed, repeats, warmup,
+                                      lambda t: {"ns_per_element": t / n_el * 1e9}))
 
     config = {"seq_lens": list(seq_lens), "heads": heads, "head_dim": head_dim, "batch": 1,
               "repeats": repeats, "warmup": warmup, "n_threads": n_threads,
-              "include": list(include), "seed": seed}
-    return BenchReport(rows=tuple(rows), config=config, host=_host_facts(n_threads))
+              "include": list(include), "seed": seed, "simd_paths": paths}
+    return BenchReport(rows=tuple(rows), config=config, host=_host_facts(n_threads), peaks=peak)
+
+
+_MEMORY_WALL = "memory int32->float32"
+
+
+def _on_path(path: str, fn: Callable[[], object]) -> Callable[[], object]:
+    """``fn`` run on SIMD path ``path`` ("none": the NumPy backend, as is)."""
+    if path == "none":
+        return fn
+
+    def run() -> object:
+        with kernels.simd_path(path):
+            return fn()
+
+    return run
+
+
+def _attention_pct(rows: list[BenchRow], peak: Peaks | None) -> list[BenchRow]:
+    if peak is None:
+        return rows
+    out = []
+    for r in rows:
+        bound = peak.int8_gops.get(r.simd_path) if r.simd_path else peak.fp32_best_gops
+        if r.gops is not None and bound:
+            r = BenchRow(**{**asdict(r), "pct_of_peak": 100.0 * r.gops / bound})
+        out.append(r)
+    return out
+
+
+def _softmax_pct(rows: list[BenchRow]) -> list[BenchRow]:
+    wall = next((r for r in rows if r.impl == _MEMORY_WALL and r.median_s), None)
+    if wall is None or wall.median_s is None:
+        return rows
+    return [BenchRow(**{**asdict(r), "pct_of_peak": 100.0 * wall.median_s / r.median_s})
+            if r.median_s else r for r in rows]
+
+
+def measure_peaks(
+    *, n_threads: int | None = None, simd_paths: Sequence[str] | None = None,
+    target_s: float = 0.05, repeats: int = 3,
+) -> Peaks | None:
+    """Measure this machine's int8 and fp32 peaks on each SIMD path (GOPS, best of ``repeats``).
+
+    Each thread runs independent multiply-add chains in registers for about ``target_s``
+    seconds (``kernels/simd/hb_peak.c``): int8 is the attention kernel's own arithmetic
+    (int16 x int16 -> int32: vpdpwssd on avx512, vpmaddwd + vpaddd on avx2), fp32 float32
+    multiply-adds (FMA on the SIMD paths). None on the NumPy backend.
+    """
+    if not kernels.COMPILED or kernels._attention is None:
+        return None
+    att = kernels._attention
+    nt = n_threads or kernels._default_threads()
+    names = list(kernels.simd_paths() if simd_paths is None else simd_paths)
+    if "none" in names:
+        return None
+    # the fp32 peak is the machine's: always measure the best path too
+    best = kernels.simd_paths()[-1]
+    fp32_paths = sorted({*names, best}, key=kernels.SIMD_LEVELS.index)
+    int8: dict[str, float] = {}
+    fp32: dict[str, float] = {}
+    for kind, paths, into in ((0, names, int8), (1, fp32_paths, fp32)):
+        for name in paths:
+            level = kernels.SIMD_LEVELS.index(name)
+            # calibrate on one thread (waking the others can cost milliseconds on a busy
+            # machine): each thread then does this work, about target_s at full speed
+            iters = 2**12
+            while True:
+                t0 = time.perf_counter()
+                att.peak_ops(level, kind, iters, 1)
+                dt = time.perf_counter() - t0
+                if dt >= target_s / 4 or iters >= 2**40:
+                    break
+                iters *= 4
+            iters = max(1, int(iters * target_s / max(dt, 1e-9)))
+            rates = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                n_ops = att.peak_ops(level, kind, iters, nt)
+                rates.append(n_ops / (time.perf_counter() - t0) / 1e9)
+            if max(rates) > 0:
+                into[name] = max(rates)
+    return Peaks(int8_gops=int8, fp32_gops=fp32, n_threads=nt)
 
 
 def _measure(
@@ -387,19 +526,20 @@ def _measure(
     metric: Callable[[float], dict[str, float]],
 ) -> list[BenchRow]:
     results: list[BenchRow] = []
-    for impl, fn, mem, method in timed:
+    for impl, fn, mem, method, path in timed:
         if isinstance(fn, str):
-            results.append(BenchRow(kernel, impl, seq, fn))
+            results.append(BenchRow(kernel, impl, seq, fn, simd_path=path))
             continue
         try:
             med, best = _time(fn, repeats, warmup)
         except Exception as exc:  # noqa: BLE001 - one failing baseline must not stop the run
-            results.append(BenchRow(kernel, impl, seq, f"error: {type(exc).__name__}: {exc}"))
+            results.append(BenchRow(kernel, impl, seq, f"error: {type(exc).__name__}: {exc}",
+                                    simd_path=path))
             continue
         # memory after timing: a traced extra call must not disturb the timed ones
         mem_bytes = mem() if callable(mem) else mem
         results.append(BenchRow(kernel, impl, seq, "ok", med, best, extra_memory_bytes=mem_bytes,
-                                memory_method=method, **metric(med)))
+                                memory_method=method, simd_path=path, **metric(med)))
     base = next((r for r in results if r.impl == "numpy float32" and r.median_s), None)
     if base is None or base.median_s is None:
         return results
@@ -416,13 +556,23 @@ def render_bench(report: BenchReport, console: Console) -> None:
     from rich.table import Table
 
     host = report.host
+    caption = None
+    if report.peaks is not None:
+        pk = report.peaks
+        i8 = ", ".join(f"{k} {v:.0f}" for k, v in pk.int8_gops.items())
+        f32 = ", ".join(f"{k} {v:.0f}" for k, v in pk.fp32_gops.items())
+        caption = (f"peaks on {pk.n_threads} threads (GOPS): int8 {i8}; fp32 {f32}. "
+                   "% of peak: attention vs the int8 peak of its SIMD path (float32 "
+                   "baselines: best fp32 peak); softmax vs the memory wall row")
     table = Table(
         title=f"Kernel benchmark ({host.get('kernels_backend')}, {host.get('cpu_count')} CPUs, "
         f"{report.config['heads']} heads x {report.config['head_dim']})",
+        caption=caption,
     )
-    for col, just in (("kernel", "left"), ("implementation", "left"), ("seq", "right"),
-                      ("median ms", "right"), ("GOPS", "right"), ("ns/elem", "right"),
-                      ("x NumPy", "right"), ("extra memory", "right"), ("status", "left")):
+    for col, just in (("kernel", "left"), ("implementation", "left"), ("SIMD", "left"),
+                      ("seq", "right"), ("median ms", "right"), ("GOPS", "right"),
+                      ("ns/elem", "right"), ("x NumPy", "right"), ("% of peak", "right"),
+                      ("extra memory", "right"), ("status", "left")):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
 
     def fmt(v: float | None, spec: str) -> str:
@@ -431,10 +581,10 @@ def render_bench(report: BenchReport, console: Console) -> None:
     for r in report.rows:
         mem = "" if r.extra_memory_bytes is None else f"{r.extra_memory_bytes / 2**20:.1f} MiB"
         table.add_row(
-            r.kernel, r.impl, str(r.seq_len),
+            r.kernel, r.impl, r.simd_path, str(r.seq_len),
             fmt(None if r.median_s is None else r.median_s * 1e3, ".2f"),
             fmt(r.gops, ".1f"), fmt(r.ns_per_element, ".2f"), fmt(r.ratio_vs_numpy, ".2f"),
-            mem, r.status,
+            fmt(r.pct_of_peak, ".0f"), mem, r.status,
         )
     console.print(table)
 

@@ -16,7 +16,6 @@ percentage error (``|modelled / measured - 1|``) is reported too.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from . import io as hio
+from .api import check_overrides_used
 from .errors import PluginError, UsageError
 from .graph import build_graph
 from .host import PluginHost
@@ -147,28 +148,23 @@ def load_measurements(path: Path | str | None = None, *,
         origin = builtin
     else:
         origin = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UsageError(f"{path}: no such file") from None
-        except OSError as exc:
-            raise UsageError(f"{path}: cannot read ({exc.strerror})") from None
-        except UnicodeDecodeError:
-            raise UsageError(f"{path}: not a UTF-8 text file") from None
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    reader = csv.DictReader(lines)
-    missing = set(COLUMNS) - set(reader.fieldnames or ())
+        text = hio.read_text(path, what="measurement CSV")
+    header, records = hio.read_csv(None, text=text, origin=origin)
+    missing = set(COLUMNS) - set(header)
     if missing:
         raise UsageError(f"{origin}: missing columns {sorted(missing)} (need {', '.join(COLUMNS)})")
     rows = []
-    for i, rec in enumerate(reader, start=2):
+    for line, rec in records:
         try:
             m = Measurement(rec["accelerator"].strip(), rec["workload"].strip(), int(rec["seq_len"]),
                             int(rec["batch"]), float(rec["latency_ms"]) / 1e3)
-        except (TypeError, ValueError):
-            raise UsageError(f"{origin}: row {i} is malformed: {rec}") from None
+        except ValueError:
+            raise UsageError(f"{origin}: line {line} is malformed: {rec}") from None
         if m.latency_s <= 0 or not math.isfinite(m.latency_s):
-            raise UsageError(f"{origin}: row {i}: latency_ms must be > 0")
+            raise UsageError(f"{origin}: line {line}: latency_ms must be a finite number > 0")
+        if not (m.accelerator and m.workload) or m.seq_len < 1 or m.batch < 1:
+            raise UsageError(f"{origin}: line {line}: needs an accelerator, a workload, "
+                             "seq_len >= 1 and batch >= 1")
         rows.append(m)
     if not rows:
         raise UsageError(f"{origin}: no measurements")
@@ -252,6 +248,7 @@ def calibrate(
     _, builtin_rows = load_measurements()
     stored_fit = set(builtin_rows)  # rows the packaged parameters were fitted to
     rows = fit_rows + validation
+    check_overrides_used(overrides or {}, dict.fromkeys(m.accelerator for m in rows))
     base: dict[str, ParamSet] = {}
     for name in dict.fromkeys(m.accelerator for m in rows):
         params = host.accelerator(name).spec.params

@@ -1,14 +1,18 @@
 """The ``hastily-bench`` command: parses arguments, calls :mod:`hastily_bench.api`, renders.
 
 Exit status: 0 success; 1 a check failed (``compare`` found a regression,
-``reproduce --check`` a claim out of tolerance); 2 bad input (one line on
-stderr); 3 the run finished but some results have status ``error``.
+``reproduce --check`` a claim out of tolerance); 2 bad input or an output that
+cannot be written (one line on stderr); 3 the run finished but some results have
+status ``error``; 141 standard output was a pipe closed early (``| head``); 143
+terminated by SIGTERM, 130 interrupted (Ctrl-C). The exit status never depends on
+the output format or destination.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import sys
 from collections.abc import Sequence
 from enum import Enum
@@ -22,21 +26,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from . import __version__, api
+from . import io as hio
 from .errors import HastilyError, PluginError
 from .host import PluginHost
 from .report import fmt_num, render_csv, render_markdown, render_table
-from .results import check_output_path, write_atomic
 
 try:  # typer >= 0.22 vendors click
     from typer._click.exceptions import ClickException, NoArgsIsHelpError
     from typer._click.exceptions import UsageError as CliUsageError
 except ImportError:  # pragma: no cover - older typer on top of click
-    from click.exceptions import ClickException, NoArgsIsHelpError  # type: ignore[no-redef]
-    from click.exceptions import UsageError as CliUsageError  # type: ignore[no-redef]
+    from click.exceptions import ClickException, NoArgsIsHelpError  # type: ignore[no-redef,assignment,unused-ignore]
+    from click.exceptions import UsageError as CliUsageError  # type: ignore[no-redef,assignment,unused-ignore]
 
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_RESULT_ERRORS = 3
+EXIT_INTERRUPTED = 130
 PROGRESS_MIN_POINTS = 40
 
 app = typer.Typer(
@@ -75,6 +80,19 @@ class Format(str, Enum):
     markdown = "markdown"
 
 
+class TableJson(str, Enum):
+    """Formats of the listing commands (what they support; nothing else is offered)."""
+
+    table = "table"
+    json = "json"
+
+
+class TableMarkdownJson(str, Enum):
+    table = "table"
+    markdown = "markdown"
+    json = "json"
+
+
 class Numerics(str, Enum):
     off = "off"
     sample = "sample"
@@ -101,20 +119,46 @@ def _main(
     api.set_debug(debug)
 
 
-def _emit(text: str, output: Path | None) -> None:
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        write_atomic(output, text)
+def _dest(output: Path | None, option: str = "-o") -> hio.Output:
+    """The checked destination of ``-o`` (standard output when absent or ``-``)."""
+    return hio.output(output if output is not None else "-", option=option)
 
 
-def _infer_format(fmt: Format | None, output: Path | None) -> Format:
+def _emit(text: str, dest: hio.Output) -> None:
+    hio.write_output(dest, text)
+
+
+def _emit_table(draw: object, dest: hio.Output, *, width: int = 160) -> None:
+    """Print a rich renderable (or call ``draw(console)``) on stdout, or write its text."""
+    if dest.is_stdout:
+        draw(out) if callable(draw) else out.print(draw)
+        return
+    text = hio.render_to_text(draw if callable(draw) else (lambda c: c.print(draw)), width=width)
+    _emit(text, dest)
+
+
+def _infer_format(fmt: Format | None, dest: hio.Output) -> Format:
     if fmt is not None:
         return fmt
-    if output is not None:
-        return {".json": Format.json, ".csv": Format.csv, ".md": Format.markdown}.get(
-            output.suffix, Format.table)
+    if not dest.is_stdout:
+        return {".json": Format.json, ".csv": Format.csv, ".md": Format.markdown,
+                ".markdown": Format.markdown}.get(dest.path.suffix.lower(), Format.table)
     return Format.table
+
+
+def _workload_inputs(args: Sequence[str]) -> list[Path]:
+    """Arguments that name files (inputs an output must not overwrite)."""
+    return [Path(a) for a in args if Path(a).exists()]
+
+
+def _report_error_rows(doc: api.RunDocument) -> None:
+    """One stderr line per result with status error, then exit 3 (whatever the format)."""
+    for r in doc.results:
+        if r.status == "error":
+            err.print(f"hastily-bench: error: {r.accelerator} on {r.workload} l={r.seq_len} "
+                      f"b={r.batch}: {r.error}", soft_wrap=True)
+    if doc.has_errors:
+        raise typer.Exit(EXIT_RESULT_ERRORS)
 
 
 @app.command()
@@ -145,11 +189,11 @@ def run(
 ) -> None:
     """Estimate latency, throughput, energy and memory of workloads on accelerators."""
     host = State.host()
-    if output is not None:
-        check_output_path(output)
+    dest = _dest(output)
     if save is not None:
-        if save.exists() and not save.is_dir():
-            raise HastilyError(f"--save {save}: exists and is not a directory")
+        hio.output_dir(save, option="--save")
+    hio.check_outputs([dest], inputs=_workload_inputs(workloads))
+    if save is not None:
         try:  # before any work, so a bad history directory leaves nothing written
             save.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -162,7 +206,7 @@ def run(
         overrides=set_ or (),
         numerics=numerics.value,
     )
-    fmt_ = _infer_format(fmt, output)
+    fmt_ = _infer_format(fmt, dest)
     if baseline is not None:
         selected = accelerator or host.default_accelerators()
         if baseline not in selected:
@@ -174,29 +218,20 @@ def run(
         r.accelerator for r in doc.results)))
     base = reference if any(r.accelerator == reference for r in doc.results) else None
     if fmt_ is Format.json:
-        _emit(doc.to_json(), output)
+        _emit(doc.to_json(), dest)
     elif fmt_ is Format.csv:
-        _emit(render_csv(doc, baseline=base), output)
+        _emit(render_csv(doc, baseline=base), dest)
     elif fmt_ is Format.markdown:
-        _emit(render_markdown(doc, baseline=base), output)
+        _emit(render_markdown(doc, baseline=base), dest)
     else:
-        if output is None:
-            render_table(doc, out, baseline=base, breakdown=breakdown)
-        else:
-            rec = Console(record=True, width=200, file=io.StringIO())
-            render_table(doc, rec, baseline=base, breakdown=breakdown)
-            _emit(rec.export_text(), output)
+        _emit_table(lambda c: render_table(doc, c, baseline=base, breakdown=breakdown), dest,
+                    width=200)
     if save is not None:
         from .history import save_run
 
         path = save_run(doc, save)
         err.print(f"saved {path}")
-    for r in doc.results:
-        if r.status == "error":
-            err.print(f"hastily-bench: error: {r.accelerator} on {r.workload} l={r.seq_len} "
-                      f"b={r.batch}: {r.error}", soft_wrap=True)
-    if doc.has_errors:
-        raise typer.Exit(EXIT_RESULT_ERRORS)
+    _report_error_rows(doc)
 
 
 def _run_with_progress(request: api.RunRequest, host: PluginHost) -> api.RunDocument:
@@ -239,8 +274,8 @@ def op(
 ) -> None:
     """Latency and energy of one operation (of one layer) on each accelerator."""
     host = State.host()
-    if output is not None:
-        check_output_path(output)
+    dest = _dest(output)
+    hio.check_outputs([dest], inputs=_workload_inputs([workload]))
     from .graph import check_point
 
     check_point(length, batch)
@@ -248,17 +283,21 @@ def op(
                          batch=batch, rows=rows, cols=cols)
     doc = api.run_op(graph, accelerator or (), host=host, overrides=set_ or (),
                      command=["hastily-bench", *sys.argv[1:]])
-    fmt_ = _infer_format(fmt, output)
+    fmt_ = _infer_format(fmt, dest)
     if fmt_ is Format.json:
-        _emit(doc.to_json(), output)
-        return
-    if fmt_ is Format.csv:
-        _emit(render_csv(doc, baseline=None), output)
-        return
-    if fmt_ is Format.markdown:
-        _emit(render_markdown(doc, baseline=None), output)
-        return
-    table = Table(title=f"{kind.value} · {graph.workload.name} shape · length {length} · batch {batch}",
+        _emit(doc.to_json(), dest)
+    elif fmt_ is Format.csv:
+        _emit(render_csv(doc, baseline=None), dest)
+    elif fmt_ is Format.markdown:
+        _emit(render_markdown(doc, baseline=None), dest)
+    else:
+        _op_table(doc, kind.value, graph.workload.name, length, batch, dest)
+    _report_error_rows(doc)
+
+
+def _op_table(doc: api.RunDocument, kind: str, shape: str, length: int, batch: int,
+              dest: hio.Output) -> None:
+    table = Table(title=f"{kind} · {shape} shape · length {length} · batch {batch}",
                   title_justify="left", header_style="bold")
     for col in ("accelerator", "latency", "energy", "status"):
         table.add_column(col, justify="left" if col in ("accelerator", "status") else "right")
@@ -267,26 +306,19 @@ def op(
     for r in doc.results:
         table.add_row(r.accelerator, fmt_si(r.latency_s, "s"), fmt_si(r.energy_j, "J"),
                       r.status if r.ok else f"{r.status}: {r.error}")
-    if output is None:
-        out.print(table)
-    else:
-        rec = Console(record=True, width=160, file=io.StringIO())
-        rec.print(table)
-        _emit(rec.export_text(), output)
-    if doc.has_errors:
-        raise typer.Exit(EXIT_RESULT_ERRORS)
+    _emit_table(table, dest)
 
 
 @app.command()
 def workloads(
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    fmt: Annotated[TableJson, typer.Option("--format", "-f", help="table or json.")] = TableJson.table,
 ) -> None:
     """List the registered workloads."""
     host = State.host()
     rows = [(w, origin) for w, origin in host.workloads()]
-    if fmt is Format.json:
-        sys.stdout.write(json.dumps([{**w.to_dict(), "registered_by": o, "source": w.source}
-                                     for w, o in rows], indent=2) + "\n")
+    if fmt is TableJson.json:
+        _emit(json.dumps([{**w.to_dict(), "registered_by": o, "source": w.source}
+                                     for w, o in rows], indent=2) + "\n", _dest(None))
         return
     table = Table(header_style="bold")
     for col in ("name", "layers", "hidden", "heads", "ffn", "precision", "source"):
@@ -300,13 +332,13 @@ def workloads(
 def accelerators(
     detail: Annotated[str | None, typer.Option(
         "--detail", "-d", help="Show every parameter of this accelerator with unit and source.")] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    fmt: Annotated[TableJson, typer.Option("--format", "-f", help="table or json.")] = TableJson.table,
 ) -> None:
     """List the registered accelerators (or one in detail)."""
     host = State.host()
     regs = [host.accelerator(detail)] if detail else host.accelerators()
-    if fmt is Format.json:
-        sys.stdout.write(json.dumps([
+    if fmt is TableJson.json:
+        _emit(json.dumps([
             {"name": r.name, "plugin": r.plugin.name, "distribution": r.plugin.distribution,
              "version": r.plugin.version, "family": r.spec.family, "default": r.spec.default,
              "description": r.spec.description, "reference": r.spec.reference,
@@ -314,7 +346,7 @@ def accelerators(
              "params": {p.name: {"value": p.value, "unit": p.unit, "source": p.source,
                                  "note": p.note, "description": p.description}
                         for p in r.spec.params.values()}}
-            for r in regs], indent=2) + "\n")
+            for r in regs], indent=2) + "\n", _dest(None))
         return
     if detail:
         r = regs[0]
@@ -346,16 +378,16 @@ def accelerators(
 
 @app.command()
 def plugins(
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    fmt: Annotated[TableJson, typer.Option("--format", "-f", help="table or json.")] = TableJson.table,
 ) -> None:
     """List plugins with distribution, version, hooks and status."""
     host = State.host()
     infos = host.plugins()
-    if fmt is Format.json:
-        sys.stdout.write(json.dumps([
+    if fmt is TableJson.json:
+        _emit(json.dumps([
             {"name": i.name, "distribution": i.distribution, "version": i.version, "builtin": i.builtin,
              "status": i.status, "error": i.error, "hooks": i.hooks, "accelerators": i.accelerators,
-             "workloads": i.workloads} for i in infos], indent=2) + "\n")
+             "workloads": i.workloads} for i in infos], indent=2) + "\n", _dest(None))
         return
     table = Table(header_style="bold")
     for col in ("name", "distribution", "version", "hooks", "status", "accelerators", "workloads"):
@@ -380,7 +412,7 @@ def calibrate(
         "--fit", help="Fit this parameter (repeatable) before reporting; prints the fitted values.")] = None,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="Override a parameter: ACCELERATOR.PARAM=VALUE (repeatable).")] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    fmt: Annotated[TableJson, typer.Option("--format", "-f", help="table or json.")] = TableJson.table,
     rows: Annotated[bool, typer.Option(
         "--rows", help="Also list every row (the default when a DATASET is given).")] = False,
 ) -> None:
@@ -393,8 +425,8 @@ def calibrate(
 
     host = State.host()
     report = do_calibrate(host, dataset, fit=fit or (), overrides=api.parse_overrides(host, set_ or ()))
-    if fmt is Format.json:
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    if fmt is TableJson.json:
+        _emit(json.dumps(report.to_dict(), indent=2) + "\n", _dest(None))
         return
     if rows or dataset is not None:
         table = Table(title=f"calibration against {report.dataset}", title_justify="left",
@@ -430,7 +462,8 @@ def compare(
     head: Annotated[Path, typer.Argument(help="Results JSON of the run under test.")],
     threshold: Annotated[list[str] | None, typer.Option(
         "--threshold", "-t", help="METRIC=PCT: change beyond PCT percent in the bad direction is a regression (repeatable).")] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="table, markdown or json.")] = Format.table,
+    fmt: Annotated[TableMarkdownJson, typer.Option(
+        "--format", "-f", help="table, markdown or json.")] = TableMarkdownJson.table,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the report here (atomically).")] = None,
 ) -> None:
     """Compare two result files; exit 1 on a regression, 2 on bad input."""
@@ -442,23 +475,17 @@ def compare(
     )
     from .results import load_document
 
-    if fmt is Format.csv:
-        raise HastilyError("compare writes table, markdown or json, not csv")
     thresholds = parse_thresholds(threshold or ())
-    if output is not None:
-        check_output_path(output)
+    dest = _dest(output)
+    hio.check_outputs([dest], inputs=[base, head])
     report = compare_documents(load_document(base), load_document(head), thresholds,
                                base_label=str(base), head_label=str(head))
-    if fmt is Format.json:
-        _emit(json.dumps(report.to_dict(), indent=2) + "\n", output)
-    elif fmt is Format.markdown:
-        _emit(render_compare_markdown(report), output)
-    elif output is None:
-        render_compare_table(report, out)
+    if fmt is TableMarkdownJson.json:
+        _emit(json.dumps(report.to_dict(), indent=2) + "\n", dest)
+    elif fmt is TableMarkdownJson.markdown:
+        _emit(render_compare_markdown(report), dest)
     else:
-        rec = Console(record=True, width=160, file=io.StringIO())
-        render_compare_table(report, rec)
-        _emit(rec.export_text(), output)
+        _emit_table(lambda c: render_compare_table(report, c), dest)
     raise typer.Exit(report.exit_code)
 
 
@@ -466,7 +493,8 @@ def compare(
 def reproduce(
     check: Annotated[bool, typer.Option(
         "--check", help="Exit 1 when a headline claim is outside its tolerance.")] = False,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="table, json or markdown.")] = Format.table,
+    fmt: Annotated[TableMarkdownJson, typer.Option(
+        "--format", "-f", help="table, json or markdown.")] = TableMarkdownJson.table,
     plots: Annotated[Path | None, typer.Option(
         "--plots", help="Also draw every figure (PNG and SVG) into this directory.")] = None,
     results: Annotated[Path | None, typer.Option(
@@ -482,16 +510,20 @@ def reproduce(
     from .reproduce import reproduce as do_reproduce
 
     host = State.host()
-    if results is not None:
-        check_output_path(results)
+    stdout = _dest(None)
+    results_dest = _dest(results, "--results") if results is not None else None
+    plots_dir = hio.output_dir(plots, option="--plots") if plots is not None else None
+    hio.check_outputs([results_dest, plots_dir], inputs=[claims] if claims is not None else [])
     if fit:
+        if fmt is TableMarkdownJson.markdown:
+            raise HastilyError("reproduce --fit writes table or json, not markdown")
         _calibrate_claims(host, claims, fmt)
         return
     report = do_reproduce(host=host, claims_path=claims)
-    if fmt is Format.json:
-        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
-    elif fmt is Format.markdown:
-        sys.stdout.write(render_markdown(report))
+    if fmt is TableMarkdownJson.json:
+        _emit(json.dumps(report.to_dict(), indent=2) + "\n", stdout)
+    elif fmt is TableMarkdownJson.markdown:
+        _emit(render_markdown(report), stdout)
     else:
         table = Table(title="HASTILY (arXiv 2502.12344): published vs modelled", title_justify="left",
                       header_style="bold", show_lines=True)
@@ -513,19 +545,19 @@ def reproduce(
         failed = report.failed
         out.print(f"{len(report.results)} claims, {len(failed)} headline claim(s) outside tolerance"
                   + (": " + ", ".join(r.claim.id for r in failed) if failed else ""))
-    if results is not None:
-        write_atomic(results, report.document.to_json())
-    if plots is not None:
+    if results_dest is not None:
+        hio.write_output(results_dest, report.document.to_json())
+    if plots_dir is not None:
         from .plots import draw_all
         from .reproduce import load_figure_config
 
-        for path in draw_all(report.document, plots, config=load_figure_config(claims)):
+        for path in draw_all(report.document, plots_dir, config=load_figure_config(claims)):
             err.print(f"wrote {path}")
     if check and report.failed:
         raise typer.Exit(EXIT_CHECK_FAILED)
 
 
-def _calibrate_claims(host: PluginHost, claims: Path | None, fmt: Format) -> None:
+def _calibrate_claims(host: PluginHost, claims: Path | None, fmt: TableMarkdownJson) -> None:
     from .reproduce import calibrate
 
     with Progress(TextColumn("[progress.description]{task.description}"), console=err,
@@ -536,8 +568,8 @@ def _calibrate_claims(host: PluginHost, claims: Path | None, fmt: Format) -> Non
             bar.update(task, description=f"fitting {param} = {value} (objective {objective:.4g})")
 
         cal = calibrate(host=host, claims_path=claims, progress=show)
-    if fmt is Format.json:
-        sys.stdout.write(json.dumps(cal.to_dict(), indent=2) + "\n")
+    if fmt is TableMarkdownJson.json:
+        _emit(json.dumps(cal.to_dict(), indent=2) + "\n", _dest(None))
         return
     table = Table(title="global calibration: every target, before and after", title_justify="left",
                   header_style="bold")
@@ -560,10 +592,19 @@ def plot(
     figure: Annotated[list[str] | None, typer.Option(
         "--figure", help="Only these figures (repeatable): speedup, tops_per_w, memory, breakdown, ablation.")] = None,
 ) -> None:
-    """Draw the paper's figures from a saved results file (needs hastily-bench[plot])."""
+    """Draw the paper's figures from a saved results file, or a saved sweep's Pareto figure."""
     from .plots import FIGURES, draw_all
     from .results import load_document
+    from .sweep.runner import is_sweep_output
 
+    if is_sweep_output(results):  # a sweep's .jsonl or .summary.json: its Pareto figure
+        from .plots import draw_sweep
+
+        for path in draw_sweep(results, output):
+            err.print(f"wrote {path}")
+        return
+
+    hio.output_dir(output, option="-o")
     doc = load_document(results)
     skipped: list[str] = []
     # asked-for figures must exist; by default, draw whatever the file has data for
@@ -585,24 +626,18 @@ def bench(
         "--threads", help="Threads for every implementation (default: each library's own).")] = None,
     memory_check: Annotated[bool, typer.Option(
         "--memory-check", help="Also run attention_int8 at l = 16384 in a subprocess and report its extra memory.")] = False,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="table or json.")] = Format.table,
+    fmt: Annotated[TableJson, typer.Option("--format", "-f", help="table or json.")] = TableJson.table,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the JSON report here.")] = None,
 ) -> None:
     """Time the Cython kernels against NumPy (and PyTorch / onnxruntime when installed)."""
     from .bench import attention_memory_check, render_bench, run_bench
 
-    for label, value, low in (("--heads", heads, 1), ("--head-dim", head_dim, 1),
-                              ("--repeats", repeats, 1), ("--warmup", warmup, 0)):
-        if value < low:
-            raise HastilyError(f"{label} must be >= {low}, got {value}")
-    if threads is not None and threads < 1:
-        raise HastilyError(f"--threads must be >= 1, got {threads}")
     lens = seq_len or [512, 2048]
-    for s in lens:
-        if not 1 <= s <= 65536:
-            raise HastilyError(f"--seq-len must be between 1 and 65536, got {s}")
-    if output is not None:
-        check_output_path(output)
+    check_bench_options(seq_lens=lens, heads=heads, head_dim=head_dim, repeats=repeats,
+                        warmup=warmup, threads=threads)
+    stdout = _dest(None)
+    dest = _dest(output) if output is not None else None
+    hio.check_outputs([dest])
     with err.status("benchmarking kernels (warm-up, then timed repeats)..."):
         report = run_bench(seq_lens=lens, heads=heads, head_dim=head_dim, repeats=repeats,
                            warmup=warmup, n_threads=threads)
@@ -612,10 +647,10 @@ def bench(
         from dataclasses import asdict
 
         doc["memory_check"] = {**asdict(mem), "ok": mem.ok}
-    if output is not None:
-        write_atomic(output, json.dumps(doc, indent=2) + "\n")
-    if fmt is Format.json:
-        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+    if dest is not None:
+        hio.write_output(dest, json.dumps(doc, indent=2) + "\n")
+    if fmt is TableJson.json:
+        _emit(json.dumps(doc, indent=2) + "\n", stdout)
         return
     render_bench(report, out)
     if mem is not None:
@@ -625,6 +660,7 @@ def bench(
                   f"kernel scratch {mem.kernel_scratch_bytes / 2**20:.1f} MiB, {mem.seconds:.1f} s)")
 
 
+<<<<<<< HEAD
 @app.command()
 def accuracy(
     accelerator: Annotated[list[str] | None, typer.Option(
@@ -677,13 +713,172 @@ def accuracy(
         rec = Console(record=True, width=200, file=io.StringIO())
         acc_report.render_table(doc, rec)
         _emit(rec.export_text(), output)
+=======
+class Executor(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
+@app.command()
+def sweep(
+    workloads: Annotated[list[str], typer.Argument(
+        help="Workload names or files, or one sweep file (SPEC.toml with a [grid] table).")],
+    accelerator: Annotated[list[str] | None, typer.Option(
+        "-a", "--accelerator", help="Accelerator (repeatable); default: the built-in default set.")] = None,
+    seq_len: Annotated[list[int] | None, typer.Option(
+        "-l", "--seq-len", help="Sequence length (repeatable); default 1024.")] = None,
+    batch: Annotated[list[int] | None, typer.Option("-b", "--batch", help="Batch size (repeatable); default 1.")] = None,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Fixed override for every point: ACCELERATOR.PARAM=VALUE (repeatable).")] = None,
+    grid: Annotated[list[str] | None, typer.Option(
+        "--grid", "-g", help="Swept parameter: ACCEL.PARAM=4,6,8 | 8:64:x2 | 0.5e9:2e9:5 | 1:10:+3 (repeatable).")] = None,
+    constraint: Annotated[list[str] | None, typer.Option(
+        "--constraint", "-c", help="Feasibility: METRIC OP NUMBER, e.g. 'area_mm2 <= 400' (repeatable).")] = None,
+    objective: Annotated[list[str] | None, typer.Option(
+        "--objective", help="Pareto objective max:METRIC or min:METRIC (repeatable); default max:tops max:tops_per_w min:area_mm2.")] = None,
+    output: Annotated[Path, typer.Option(
+        "-o", "--output", help="Rows (JSON Lines); the summary goes next to it as NAME.summary.json.")] = Path("sweep.jsonl"),
+    jobs: Annotated[int | None, typer.Option(
+        "--jobs", "-j", help="Worker processes (local) or local-cluster workers (dask); default: the machine's cores.")] = None,
+    executor: Annotated[Executor, typer.Option("--executor", help="local or dask.")] = Executor.local,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Dask scheduler address (tcp://HOST:8786); default: start a local cluster.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted sweep in --output.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --output.")] = False,
+    chunk_size: Annotated[int | None, typer.Option("--chunk-size", help="Points per task (default: automatic).")] = None,
+    plot_: Annotated[Path | None, typer.Option(
+        "--plot", help="Also draw the Pareto figure into this directory (pareto.png, pareto.svg).")] = None,
+    top: Annotated[int, typer.Option("--top", help="Front rows shown per workload and length.")] = 15,
+    fmt: Annotated[TableJson, typer.Option("--format", "-f", help="table or json (the summary).")] = TableJson.table,
+) -> None:
+    """Sweep a design space: every grid point is a 'run' point; prints the Pareto front."""
+    from .sweep import is_sweep_file, load_sweep_file, prepare, run_sweep
+    from .sweep.render import render_front
+
+    host = State.host()
+    if top < 0:
+        raise HastilyError(f"--top must be >= 0, got {top}")
+    if resume and overwrite:
+        raise HastilyError("--resume and --overwrite contradict each other")
+    if len(workloads) == 1 and is_sweep_file(workloads[0]):
+        f = load_sweep_file(workloads[0])
+        names, accels, lens, batches = f.workloads, accelerator or f.accelerators, seq_len or f.seq_lens, batch or f.batches
+        sets, axes = [*f.sets, *(set_ or ())], [*f.grid, *(grid or ())]
+        cons, objs = constraint or f.constraints, objective or f.objectives
+    else:
+        names, accels, lens, batches = workloads, accelerator or [], seq_len or [], batch or []
+        sets, axes, cons, objs = set_ or [], grid or [], constraint or [], objective or []
+    stdout = _dest(None)
+    rows_dest = _dest(output)
+    if rows_dest.is_stdout:
+        raise HastilyError("sweep -o -: the rows go to a file (a sweep can be resumed from it)")
+    summary_dest = hio.output(
+        output.with_name(output.stem + ".summary.json"), option="-o (summary)")
+    plot_dir = hio.output_dir(plot_, option="--plot") if plot_ is not None else None
+    hio.check_outputs([rows_dest, summary_dest, plot_dir], inputs=_workload_inputs(workloads))
+    from .sweep.executors import check_executor
+
+    check_executor(executor.value, jobs=jobs, scheduler=scheduler)
+    if plot_ is not None and plot_.exists() and not plot_.is_dir():
+        raise HastilyError(f"--plot {plot_}: exists and is not a directory")
+    spec, ev = prepare(host, workloads=names, accelerators=accels, seq_lens=lens, batches=batches,
+                       sets=sets, grid=axes, constraints=cons, objectives=objs)
+    kwargs = dict(output=output, executor=executor.value, jobs=jobs, scheduler=scheduler,
+                  resume=resume, overwrite=overwrite, chunk_size=chunk_size,
+                  command=["hastily-bench", *sys.argv[1:]])
+    if err.is_terminal:
+        from rich.progress import TimeRemainingColumn
+
+        with Progress(TextColumn("sweeping"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"),
+                      TimeRemainingColumn(), console=err, transient=True) as progress:
+            task = progress.add_task("sweep", total=spec.total, rate="")
+
+            def show(done: int, total: int) -> None:
+                speed = progress.tasks[0].speed
+                progress.update(task, completed=done, total=total,
+                                rate=f"{speed:,.0f} points/s" if speed else "")
+
+            outcome = run_sweep(spec, ev, progress=show, **kwargs)  # type: ignore[arg-type]
+    else:
+        outcome = run_sweep(spec, ev, **kwargs)  # type: ignore[arg-type]
+    c = outcome.counts
+    if fmt is TableJson.json:
+        _emit(json.dumps(outcome.summary_doc, indent=2) + "\n", stdout)
+    else:
+        render_front(outcome.summary_doc, out, top=top)
+        out.print(f"{outcome.done:,} of {outcome.total:,} points ({outcome.done - outcome.skipped:,} now"
+                  f"{f', {outcome.skipped:,} resumed' if outcome.skipped else ''}) in "
+                  f"{outcome.elapsed_s:.1f} s: {outcome.points_per_s:,.0f} points/s on {outcome.executor}; "
+                  f"ok {c['ok']:,}, unsupported {c['unsupported']:,}, error {c['error']:,}; "
+                  f"feasible {outcome.feasible:,}; front {len(outcome.front):,}")
+        out.print(f"rows: {outcome.output}   summary: {outcome.summary}")
+    if plot_ is not None and outcome.front:
+        from .plots import draw_sweep
+
+        for path in draw_sweep(outcome.summary, plot_):
+            err.print(f"wrote {path}")
+    if outcome.status == "interrupted":
+        err.print(f"hastily-bench: interrupted after {outcome.done:,} of {outcome.total:,} points; "
+                  "run the same command with --resume to continue")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    if c["error"]:
+        raise typer.Exit(EXIT_RESULT_ERRORS)
+
+
+#: Upper limits of ``bench`` options: beyond them OpenMP aborts or memory runs out.
+BENCH_MAX = {"--heads": 1024, "--head-dim": 4096, "--repeats": 10_000, "--warmup": 10_000,
+             "--threads": 256, "--seq-len": 65536}
+#: Largest working set ``bench`` may allocate (inputs and the score matrix), in bytes.
+BENCH_MAX_BYTES = 8 << 30
+
+
+def check_bench_options(*, seq_lens: Sequence[int], heads: int, head_dim: int, repeats: int,
+                        warmup: int, threads: int | None) -> None:
+    """One-line :class:`HastilyError` for a ``bench`` option out of range, before any work."""
+    values: list[tuple[str, int, int]] = [
+        ("--heads", heads, 1), ("--head-dim", head_dim, 1), ("--repeats", repeats, 1),
+        ("--warmup", warmup, 0), *(("--seq-len", s, 1) for s in seq_lens)]
+    if threads is not None:
+        values.append(("--threads", threads, 1))
+    for label, value, low in values:
+        if not low <= value <= BENCH_MAX[label]:
+            raise HastilyError(f"{label} must be between {low} and {BENCH_MAX[label]}, got {value}")
+    longest = max(seq_lens)
+    need = 4 * heads * longest * (longest + 3 * head_dim)  # float32 scores and q, k, v
+    if need > BENCH_MAX_BYTES:
+        raise HastilyError(
+            f"--heads {heads} x --seq-len {longest} x --head-dim {head_dim} needs about "
+            f"{need / 2**30:.1f} GiB, above the {BENCH_MAX_BYTES >> 30} GiB limit of bench")
+
+
+class _ClosedStdout(io.TextIOBase):
+    """Stands in for ``sys.stdout`` when file descriptor 1 is closed (Python sets it to None)."""
+
+    closed = True
+
+    def write(self, s: str) -> int:
+        raise OSError(9, "standard output is closed")
+
+    def flush(self) -> None:
+        return None
+>>>>>>> main
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: one-line errors and documented exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)
+    original_stdout = sys.stdout
+    if sys.stdout is None:
+        sys.stdout = _ClosedStdout()
+    elif not isinstance(sys.stdout, hio.GuardedStream):
+        # click turns a closed pipe into a bare exit 1 ("a check failed"); the guard raises
+        # hio.StdoutPipeClosed instead, which click lets through
+        sys.stdout = hio.GuardedStream(sys.stdout)
     try:
-        code = app(args=args, prog_name="hastily-bench", standalone_mode=False)
+        with hio.terminate_as_exit():
+            code = app(args=args, prog_name="hastily-bench", standalone_mode=False)
+            sys.stdout.flush()  # a full disk or closed pipe shows here, not at interpreter exit
     except NoArgsIsHelpError as exc:
         print(exc.ctx.get_help() if exc.ctx else str(exc), file=sys.stderr)
         code = EXIT_USAGE
@@ -705,9 +900,33 @@ def main(argv: Sequence[str] | None = None) -> None:
     except HastilyError as exc:
         print(f"hastily-bench: error: {exc}", file=sys.stderr)
         code = EXIT_USAGE
-    except BrokenPipeError:
-        code = 0
+    except (BrokenPipeError, hio.StdoutPipeClosed):
+        # the reader went away (| head): no message; stdout to /dev/null so the interpreter's
+        # final flush cannot fail again (the recipe of Python's signal docs, "Note on SIGPIPE")
+        _silence_stdout()
+        code = hio.EXIT_BROKEN_PIPE
+    except UnicodeEncodeError as exc:
+        _silence_stdout()
+        print(f"hastily-bench: error: {hio.unencodable_message(exc)}", file=sys.stderr)
+        code = EXIT_USAGE
+    except OSError as exc:  # writing standard output failed (disk full, closed)
+        _silence_stdout()
+        print(f"hastily-bench: error: cannot write standard output ({exc.strerror or exc})",
+              file=sys.stderr)
+        code = EXIT_USAGE
+    finally:
+        sys.stdout = original_stdout
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null: what is still buffered is dropped, not written at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass
 
 
 if __name__ == "__main__":

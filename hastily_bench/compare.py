@@ -27,7 +27,9 @@ Rules that keep the gate honest:
 
 * Two results whose ``params_hash`` differ were computed from different
   parameters (or plugin versions) and are flagged *not comparable*, never
-  compared. If no common point is comparable at all the comparison itself is
+  compared. So are two results that measured different work: another op count
+  (``ops``), workload shape (``shape_hash``) or op graph (``ops_hash``) under
+  the same workload name. If no common point is comparable at all the comparison itself is
   refused (:class:`~hastily_bench.errors.UsageError`): a gate that compared
   nothing must not pass.
 * A status change counts: ``ok`` -> ``unsupported`` -> ``error`` is getting worse
@@ -408,6 +410,18 @@ def _params_reason(b: Result, h: Result, bdoc: RunDocument, hdoc: RunDocument) -
     return f"params_hash differs ({b.params_hash} -> {h.params_hash})"
 
 
+def _work_reason(b: Result, h: Result) -> str:
+    """Why two results measured different work (same name, other shape or op counts), or ""."""
+    if b.shape_hash and h.shape_hash and b.shape_hash != h.shape_hash:
+        return (f"workload shape differs (shape_hash {b.shape_hash} -> {h.shape_hash}): "
+                f"{b.workload!r} is not the same model in both files")
+    if b.ops != h.ops:
+        return f"op count differs ({b.ops} -> {h.ops}): the two files measured different work"
+    if b.ops_hash and h.ops_hash and b.ops_hash != h.ops_hash:
+        return f"op graph differs (ops_hash {b.ops_hash} -> {h.ops_hash})"
+    return ""
+
+
 def _compare_point(
     b: Result, h: Result, thresholds: Mapping[str, float], bdoc: RunDocument, hdoc: RunDocument
 ) -> PointComparison:
@@ -415,6 +429,9 @@ def _compare_point(
         return PointComparison(
             b.key(), b.status, h.status, comparable=False, reason=_params_reason(b, h, bdoc, hdoc)
         )
+    reason = _work_reason(b, h)
+    if reason:
+        return PointComparison(b.key(), b.status, h.status, comparable=False, reason=reason)
     if not (b.ok and h.ok):
         reason = "" if b.status == h.status else f"status {b.status} -> {h.status}"
         return PointComparison(
@@ -480,7 +497,8 @@ def compare_documents(
     if not any(p.comparable for p in points):
         raise UsageError(
             f"nothing to compare: all {len(points)} common points were computed with different "
-            f"parameters ({points[0].reason}); re-run the baseline with this version"
+            f"parameters or measured different work ({points[0].reason}); re-run the baseline "
+            "with this version"
         )
     return CompareReport(
         base_label=base_label or _doc_label(base, "base"),

@@ -35,7 +35,7 @@ from typing import Any, Generic, TypeVar
 
 from .accelerator import Estimate, ExtraValue, OpCost
 from .errors import Unsupported
-from .graph import CATEGORIES, MatMul, Op, OpGraph, Role, RowOp, Softmax
+from .graph import CATEGORIES, MatMul, Op, OpGraph, Role, Softmax
 
 R = TypeVar("R")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -105,8 +105,6 @@ def default_category(op: Op) -> str:
         return "matmul" if op.role is Role.WEIGHT else "attention"
     if isinstance(op, Softmax):
         return "softmax"
-    if isinstance(op, RowOp):
-        return "vector"
     return "vector"
 
 

@@ -19,6 +19,14 @@ class UsageError(HastilyError):
     """A mistake in what the user asked for: bad file, unknown name, bad option."""
 
 
+class UnknownParameter(UsageError):
+    """A parameter name that a :class:`~hastily_bench.params.ParamSet` does not have.
+
+    From a user's ``--set`` it is the user's mistake (exit 2); from a model's own look-up
+    (``params.f("clokc_hz")``) it is the plugin's fault, reported in its row.
+    """
+
+
 class PluginError(HastilyError):
     """A plugin failed to load, broke the hook contract, or returned impossible numbers."""
 

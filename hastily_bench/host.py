@@ -23,6 +23,8 @@ from .workload import Workload, builtin_workload_files, workload_from_toml
 
 ENTRY_POINT_GROUP = "hastily_bench"
 DISABLE_AUTOLOAD_ENV = "HASTILY_DISABLE_PLUGIN_AUTOLOAD"
+#: Values of a boolean environment variable that mean "yes" (case-insensitive).
+TRUE_VALUES = frozenset({"1", "true", "yes", "on"})
 
 #: Built-in plugins, loaded like third-party ones but from this distribution.
 BUILTIN_PLUGINS: dict[str, str] = {
@@ -102,7 +104,8 @@ class PluginHost:
         include_builtin_workloads: bool = True,
     ) -> None:
         if autoload is None:
-            autoload = not os.environ.get(DISABLE_AUTOLOAD_ENV)
+            # only a true value disables: HASTILY_DISABLE_PLUGIN_AUTOLOAD=0 keeps autoloading
+            autoload = os.environ.get(DISABLE_AUTOLOAD_ENV, "").strip().lower() not in TRUE_VALUES
         self.strict = strict
         self._pm = pluggy.PluginManager(hookspecs.PROJECT)
         self._pm.add_hookspecs(hookspecs)

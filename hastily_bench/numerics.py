@@ -37,10 +37,14 @@ __all__ = [
     "MATMULS",
     "MODES",
     "NOISE",
+    "FULL_MAX_BYTES",
     "SAMPLE_MAX_HEADS",
+    "SAMPLE_MAX_HEAD_DIM",
     "SAMPLE_MAX_KEYS",
     "SAMPLE_MAX_ROWS",
     "attention_rel_error",
+    "check_case_size",
+    "fixed_order_matmul",
 ]
 
 #: Strength of the dominant keys in the generated queries.
@@ -53,8 +57,15 @@ TARGET_WEIGHTS = (1.0, 0.7, 0.5)
 SAMPLE_MAX_HEADS = 2
 #: ... at most this many query rows per head, evenly spaced over the sequence ...
 SAMPLE_MAX_ROWS = 256
-#: ... and at most this many keys (the sequence is cut to this length).
+#: ... and at most this many keys (the sequence is cut to this length) ...
 SAMPLE_MAX_KEYS = 4096
+#: ... and at most this head width (wider heads are sampled at this width; BERT-class
+#: models have 64 to 128), so a sample stays small and fast.
+SAMPLE_MAX_HEAD_DIM = 256
+#: mode="full" refuses a case whose data (q, k, v and the ideal's scores) needs more memory.
+FULL_MAX_BYTES = 4 << 30
+#: Output elements per block of :func:`fixed_order_matmul` (about 256 kB of float64).
+_MATMUL_BLOCK = 1 << 15
 #: Query rows per chunk of the float64 ideal (bounds its memory in mode="full").
 _IDEAL_ROWS = 256
 #: Cases up to this many key elements keep their data and ideal in memory (about 4 MB).
@@ -93,13 +104,53 @@ def _generate(
     return q, k, v
 
 
+def fixed_order_matmul(a: NDArray[Any], b: NDArray[Any]) -> NDArray[Any]:
+    """``a @ b`` over the last two axes, summing the k products in order 0, 1, ..., k-1.
+
+    Every output element is ``((a0 b0 + a1 b1) + a2 b2) + ...`` in the inputs' dtype, each
+    step an IEEE multiply and add (NumPy ufuncs, no fused multiply-add). Unlike BLAS, whose
+    blocking and summation order change with the thread count and the CPU, the result is
+    the same bytes on every machine and thread count (issue 12, case 18).
+    """
+    b = np.ascontiguousarray(b)
+    shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+    out = np.zeros(shape, dtype=np.result_type(a, b))
+    m, n = shape[-2], shape[-1]
+    # blocks of output rows small enough to stay in cache while the k products add up
+    rows = max(1, _MATMUL_BLOCK // max(1, n * math.prod(shape[:-2])))
+    tmp = np.empty((*shape[:-2], min(rows, m), n), dtype=out.dtype)
+    for r0 in range(0, m, rows):
+        o = out[..., r0 : r0 + rows, :]
+        t = tmp[..., : o.shape[-2], :]
+        a_rows = a[..., r0 : r0 + rows, :]
+        for i in range(a.shape[-1]):
+            np.multiply(a_rows[..., :, i, None], b[..., i, None, :], out=t)
+            o += t
+    return out
+
+
+def check_case_size(*, heads: int, seq_len: int, head_dim: int, batch: int, mode: str) -> None:
+    """Raise ``ValueError`` (with the limit) when ``mode="full"`` would need too much memory.
+
+    ``mode="sample"`` is bounded by the SAMPLE_MAX_* caps and always passes.
+    """
+    if mode != "full":
+        return
+    need = 8 * (3 * batch * heads * seq_len * head_dim + 3 * heads * _IDEAL_ROWS * seq_len)
+    if need > FULL_MAX_BYTES:
+        raise ValueError(
+            f"--numerics full: attention of {batch} x {heads} heads x {seq_len} tokens x "
+            f"{head_dim} needs about {need / 2**30:.1f} GiB, above the limit of "
+            f"{FULL_MAX_BYTES >> 30} GiB; use --numerics sample")
+
+
 def _fp16_attention(
     q: NDArray[np.float64], k: NDArray[np.float64], v: NDArray[np.float64], softmax: str,
     residual: str,
 ) -> NDArray[np.float64]:
     """Inputs rounded to float16, products in float32 (NumPy), softmax exact or table."""
     q16, k16, v16 = (a.astype(np.float16).astype(np.float32) for a in (q, k, v))
-    s = np.matmul(q16, np.swapaxes(k16, -1, -2)) * np.float32(1.0 / math.sqrt(q.shape[-1]))
+    s = fixed_order_matmul(q16, np.swapaxes(k16, -1, -2)) * np.float32(1.0 / math.sqrt(q.shape[-1]))
     s -= s.max(axis=-1, keepdims=True)
     if softmax == "exact":
         e32 = np.exp(s)
@@ -107,7 +158,7 @@ def _fp16_attention(
     else:
         e = kernels.lut_exp(s.astype(np.float64), residual=residual)  # type: ignore[arg-type]
         p = (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
-    return np.matmul(p, v16).astype(np.float64)
+    return fixed_order_matmul(p, v16).astype(np.float64)
 
 
 def _int8_attention(
@@ -157,7 +208,9 @@ def attention_rel_error(
     mode : {"sample", "full"}
         ``"sample"`` bounds the cost: the first batch element, at most SAMPLE_MAX_HEADS (2)
         heads, SAMPLE_MAX_ROWS (256) query rows spread over the sequence, and keys cut to
-        SAMPLE_MAX_KEYS (4096). ``"full"`` runs every batch element, head and row.
+        SAMPLE_MAX_KEYS (4096), head width cut to SAMPLE_MAX_HEAD_DIM (256). ``"full"``
+        runs every batch element, head and row, and refuses (``ValueError``) a case whose
+        data needs more than FULL_MAX_BYTES (4 GiB).
     seed : int
         Seed of the data generator (module docstring).
 
@@ -165,7 +218,9 @@ def attention_rel_error(
     -------
     float
         ``||out - ideal||_F / ||ideal||_F`` over all rows computed, where ``ideal`` is float64
-        attention with the true exponent of the same unquantised data. Deterministic.
+        attention with the true exponent of the same unquantised data. Deterministic: the
+        float products are summed in a fixed order (:func:`fixed_order_matmul`), so the value
+        does not depend on the number of threads.
 
     Raises
     ------
@@ -183,8 +238,10 @@ def attention_rel_error(
         raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
     if softmax == "exact":
         residual = "linear"  # ignored: one cache entry
+    check_case_size(heads=heads, seq_len=seq_len, head_dim=head_dim, batch=batch, mode=mode)
     if mode == "sample":
         batch, heads = 1, min(heads, SAMPLE_MAX_HEADS)
+        head_dim = min(head_dim, SAMPLE_MAX_HEAD_DIM)
         seq_k = min(seq_len, SAMPLE_MAX_KEYS)
         rows = min(seq_k, SAMPLE_MAX_ROWS)
     else:
@@ -220,7 +277,9 @@ def _rel_error(
 
 
 def _ideal(q: NDArray[np.float64], k: NDArray[np.float64], v: NDArray[np.float64]) -> NDArray[np.float64]:
-    return reference.attention_ideal(q, k, v, 1.0 / math.sqrt(q.shape[-1]))
+    """:func:`reference.attention_ideal` with its products in a fixed summation order."""
+    s = fixed_order_matmul(q, np.swapaxes(k, -1, -2)) * (1.0 / math.sqrt(q.shape[-1]))
+    return fixed_order_matmul(reference.softmax_ideal(s, axis=-1), v)
 
 
 @functools.lru_cache(maxsize=16)

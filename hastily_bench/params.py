@@ -10,17 +10,18 @@ are TOML files read by :func:`load_params`; users override single values with
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
-import tomllib
-from collections.abc import Iterator, Mapping, ValuesView
+from collections.abc import Iterator, Mapping, Sequence, ValuesView
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError, suggest
+from . import io as hio
+from .errors import UnknownParameter, UsageError, suggest
 
 PARAMS_SCHEMA_VERSION = 1
 
@@ -124,7 +125,7 @@ class Param:
 class ParamSet(Mapping[str, Param]):
     """An ordered, immutable set of :class:`Param`, looked up by name."""
 
-    __slots__ = ("_params", "_hash")
+    __slots__ = ("_params", "_json", "_hash")
 
     def __init__(self, params: Mapping[str, Param] | list[Param] | tuple[Param, ...]) -> None:
         if isinstance(params, Mapping):
@@ -136,17 +137,22 @@ class ParamSet(Mapping[str, Param]):
                     raise ValueError(f"parameter {p.name!r} defined twice")
                 items[p.name] = p
         self._params: dict[str, Param] = items
+        self._json: dict[str, str] | None = None  # name -> compact JSON of the value, filled lazily
+        self._hash: int | None = None
 
     def __getitem__(self, name: str) -> Param:
         try:
             return self._params[name]
         except KeyError:
-            raise UsageError(
+            raise UnknownParameter(
                 f"unknown parameter {name!r}{suggest(name, self._params)}"
             ) from None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._params)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._params
 
     def __len__(self) -> int:
         return len(self._params)
@@ -157,39 +163,64 @@ class ParamSet(Mapping[str, Param]):
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ParamSet) and self._params == other._params
 
-    def __hash__(self) -> int:
-        # immutable: hash once (models cache per parameter set)
-        try:
-            return self._hash
-        except AttributeError:
-            self._hash: int = hash(tuple(self._params.items()))
-            return self._hash
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # never pickle the cached hash: string hashes differ between processes
+        return (_rebuild_param_set, (self._params, self._json))
 
-    # typed accessors keep model code short and fail loudly on a type mix-up
+    def __hash__(self) -> int:
+        # names and values only (equal sets have equal values, so this agrees with __eq__),
+        # cached: models memoise on the parameter set, and hashing every Param's notes and
+        # descriptions per call cost more than some models' arithmetic
+        h = self._hash
+        if h is None:
+            h = self._hash = hash(tuple([(k, p.value) for k, p in self._params.items()]))
+        return h
+
+    # typed accessors keep model code short and fail loudly on a type mix-up; they are on
+    # every model's hot path, so they read the dict directly and test exact types
+    def _value(self, name: str) -> Value:
+        try:
+            return self._params[name].value
+        except KeyError:
+            raise UnknownParameter(f"unknown parameter {name!r}{suggest(name, self._params)}") from None
+
     def f(self, name: str) -> float:
         """Value of a numeric parameter as ``float``."""
-        v = self[name].value
+        try:  # inlined _value: this is the hottest call of every model
+            v = self._params[name].value
+        except KeyError:
+            v = self._value(name)
+        t = type(v)
+        if t is float:
+            return v  # type: ignore[return-value]
+        if t is int:
+            return float(v)
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise TypeError(f"parameter {name!r} is not numeric: {v!r}")
         return float(v)
 
     def i(self, name: str) -> int:
         """Value of an integer parameter."""
-        v = self[name].value
+        try:
+            v = self._params[name].value
+        except KeyError:
+            v = self._value(name)
+        if type(v) is int:
+            return v
         if isinstance(v, bool) or not isinstance(v, int):
             raise TypeError(f"parameter {name!r} is not an integer: {v!r}")
         return v
 
     def b(self, name: str) -> bool:
         """Value of a boolean parameter."""
-        v = self[name].value
+        v = self._value(name)
         if not isinstance(v, bool):
             raise TypeError(f"parameter {name!r} is not a boolean: {v!r}")
         return v
 
     def s(self, name: str) -> str:
         """Value of a string parameter."""
-        v = self[name].value
+        v = self._value(name)
         if not isinstance(v, str):
             raise TypeError(f"parameter {name!r} is not a string: {v!r}")
         return v
@@ -201,9 +232,9 @@ class ParamSet(Mapping[str, Param]):
         """``{name: value}``, in definition order (what results store)."""
         return {k: p.value for k, p in self._params.items()}
 
-    def override(self, name: str, value: Value | str, *, source: str = "user") -> ParamSet:
-        """Return a copy with ``name`` set to ``value`` (a string is parsed to the type)."""
-        p = self[name]
+    @staticmethod
+    def _overridden(p: Param, value: Value | str, source: str) -> Param:
+        name = p.name
         if isinstance(value, str) and not isinstance(p.value, str):
             new_value = p.parse(value)
         else:
@@ -215,21 +246,84 @@ class ParamSet(Mapping[str, Param]):
                 )
             new_value = float(value) if isinstance(p.value, float) else value
             p.check(new_value)
-        items = dict(self._params)
-        items[name] = replace(p, value=new_value, source=source, note=f"set by user (was {p.value!r})")
-        return ParamSet(items)
+        return replace(p, value=new_value, source=source, note=f"set by user (was {p.value!r})")
+
+    def override(self, name: str, value: Value | str, *, source: str = "user") -> ParamSet:
+        """Return a copy with ``name`` set to ``value`` (a string is parsed to the type)."""
+        return self.replacing([self._overridden(self[name], value, source)])
 
     def with_values(self, values: Mapping[str, Value], *, source: str = "user") -> ParamSet:
-        """Apply several overrides in order."""
-        out = self
+        """Apply several overrides in order (one copy, not one per value)."""
+        items = self._params.copy()
         for k, v in values.items():
-            out = out.override(k, v, source=source)
+            if k not in items:
+                raise UnknownParameter(f"unknown parameter {k!r}{suggest(k, items)}")
+            # a later value of the same name sees the earlier one, as chained overrides would
+            items[k] = self._overridden(items[k], v, source)
+        out = ParamSet.__new__(ParamSet)
+        out._params = items
+        out._json = None
+        out._hash = None
         return out
+
+    def replacing(self, params: Sequence[Param]) -> ParamSet:
+        """A copy with each of ``params`` in place of the parameter of the same name.
+
+        The fast path for sweeps: the :class:`Param` objects are built (and checked)
+        once per value, then swapped in per point. Every name must exist already.
+        """
+        items = self._params.copy()
+        frags = self._json.copy() if self._json is not None else None
+        for p in params:
+            if p.name not in items:
+                raise UsageError(f"unknown parameter {p.name!r}{suggest(p.name, items)}")
+            items[p.name] = p
+            if frags is not None:
+                frags[p.name] = f"{_key_json(p.name)}:{json.dumps(p.value)}"  # keeps its place
+        out = ParamSet.__new__(ParamSet)
+        out._params = items
+        out._json = frags
+        out._hash = None
+        return out
+
+    def values_json(self) -> dict[str, str]:
+        """``{name: '"name":VALUE'}`` (compact JSON members) in definition order, cached.
+
+        What :meth:`digest` hashes and what a results row holds under ``params``;
+        copies made by :meth:`replacing` share the members of unchanged values.
+        """
+        frags = self._json
+        if frags is None or len(frags) != len(self._params):
+            old, dumps = frags or {}, json.dumps
+            frags = self._json = {k: old[k] if k in old else f"{_key_json(k)}:{dumps(p.value)}"
+                                  for k, p in self._params.items()}
+        return frags
+
+    def to_json(self) -> str:
+        """``json.dumps(self.as_dict(), separators=(",", ":"))`` from the cached members."""
+        return "{" + ",".join(self.values_json().values()) + "}"
 
     def digest(self, extra: str = "") -> str:
         """Short stable hash of the values (and ``extra``, e.g. plugin version)."""
-        blob = json.dumps([self.as_dict(), extra], sort_keys=True, separators=(",", ":"))
+        # == json.dumps([self.as_dict(), extra], sort_keys=True, separators=(",", ":")), built
+        # from the cached value fragments (a sweep changes a few values per point)
+        frags = self.values_json()
+        body = ",".join([frags[k] for k in sorted(frags)])
+        blob = f"[{{{body}}},{json.dumps(extra)}]"
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _rebuild_param_set(params: dict[str, Param], frags: dict[str, str] | None) -> ParamSet:
+    out = ParamSet.__new__(ParamSet)
+    out._params = params
+    out._json = frags
+    out._hash = None
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_json(name: str) -> str:
+    return json.dumps(name)
 
 
 _PARAM_KEYS = {"value", "unit", "source", "note", "description", "choices", "min", "max",
@@ -273,31 +367,16 @@ def params_from_mapping(table: Mapping[str, Any], *, origin: str) -> ParamSet:
 
 
 def load_toml(path: Path | str) -> dict[str, Any]:
-    """Read a TOML file, turning every failure into one-line :class:`UsageError`."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{p}: no such file") from None
-    except OSError as exc:
-        raise UsageError(f"{p}: cannot read ({exc.strerror})") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise UsageError(f"{p}: malformed TOML ({exc})") from None
+    """Read a TOML file, turning every failure into one-line :class:`UsageError`.
+
+    The limits (size, encoding, nesting, number of digits) are :mod:`hastily_bench.io`'s.
+    """
+    return hio.load_toml(path)
 
 
 def load_json(path: Path | str) -> Any:
     """Read a JSON file, turning every failure into one-line :class:`UsageError`."""
-    p = Path(path)
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{p}: cannot read ({exc})") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{p}: malformed JSON ({exc.msg} at line {exc.lineno})") from None
+    return hio.load_json(path)
 
 
 def load_package_toml(package: str, filename: str, *, schema_version: int = 1) -> dict[str, Any]:

@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+from . import io as hio
 from .errors import UsageError
 from .results import Result, RunDocument, summarise_by_category
 
@@ -275,14 +277,132 @@ def draw_all(doc: RunDocument, directory: Path | str, *,
             skipped.append(str(exc))
     if not figures:
         raise UsageError("no figure can be drawn from these results: " + "; ".join(skipped or []))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, fig in figures:
-        for fmt in formats:
-            path = out_dir / f"{name}.{fmt}"
-            tmp = out_dir / f".{name}.tmp.{fmt}"
-            fig.savefig(tmp, format=fmt, metadata={"Date": None} if fmt == "svg" else {"Software": None})
-            tmp.replace(path)
-            written.append(path)
-        plt.close(fig)
-    return written
+    return _write_figures(plt, figures, out_dir, formats)
+
+
+def _write_figures(plt: Any, figures: Sequence[tuple[str, Any]], out_dir: Path,
+                   formats: Sequence[str]) -> list[Path]:
+    """Render every figure in memory, check every destination, then write (through io)."""
+    rendered: list[tuple[Path, bytes]] = []
+    try:
+        for name, fig in figures:
+            for fmt in formats:
+                buf = BytesIO()
+                fig.savefig(buf, format=fmt,
+                            metadata={"Date": None} if fmt == "svg" else {"Software": None})
+                rendered.append((out_dir / f"{name}.{fmt}", buf.getvalue()))
+    finally:
+        for _, fig in figures:
+            plt.close(fig)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{out_dir}: cannot create the directory ({exc.strerror})") from None
+    dests = [(hio.output(path, option="plot file"), data) for path, data in rendered]
+    for dest, data in dests:
+        hio.write_output(dest, data)
+    return [dest.path for dest, _ in dests]
+
+
+# -- sweeps ---------------------------------------------------------------------------
+
+SWEEP_FIGURE = "pareto"
+#: Panels of one sweep figure at most (one per workload, length and batch).
+SWEEP_MAX_PANELS = 6
+
+
+def _log_fits(values: Sequence[float]) -> bool:
+    """Log axes when every value is positive and they span more than a decade."""
+    return bool(values) and min(values) > 0 and max(values) / min(values) > 10
+
+
+def sweep_figure(summary: dict[str, Any], rows: Any) -> Any:
+    """Every feasible point of a sweep (grey) and its Pareto front (coloured), per group.
+
+    ``rows`` iterates the sweep's result rows; only two or three numbers per row
+    are kept, so a million-row sweep fits in memory.
+    """
+    from .sweep.pareto import metric_of, parse_constraint, parse_objective
+
+    objectives = [parse_objective(o) for o in summary.get("objectives", [])]
+    if len(objectives) < 2:
+        raise UsageError("the Pareto figure needs at least two objectives")
+    constraints = [parse_constraint(c) for c in summary.get("constraints", [])]
+    xs, ys = objectives[0], objectives[1]
+    cloud: dict[tuple[str, int, int], tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
+    for row in rows:
+        if row.get("status") != "ok":
+            continue
+        vals = [metric_of(row, c.metric) for c in constraints]
+        if any(v is None or not c.holds(v) for c, v in zip(constraints, vals, strict=True)):
+            continue
+        x, y = metric_of(row, xs.metric), metric_of(row, ys.metric)
+        if x is None or y is None:
+            continue
+        pts = cloud[(row["workload"], row["seq_len"], row["batch"])]
+        pts[0].append(x)
+        pts[1].append(y)
+    front: dict[tuple[str, int, int], list[dict[str, Any]]] = defaultdict(list)
+    for p in summary.get("front", []):
+        front[(p["workload"], p["seq_len"], p["batch"])].append(p)
+    groups = list(dict.fromkeys([*front, *cloud]))[:SWEEP_MAX_PANELS]
+    if not groups:
+        raise UsageError("the sweep has no feasible ok point to draw")
+    plt = _plt()
+    ncols = min(3, len(groups))
+    nrows = -(-len(groups) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols, 4.2 * nrows), squeeze=False)
+    colour_obj = objectives[2] if len(objectives) > 2 else None
+    for ax, g in zip(axes.flat, groups, strict=False):
+        cx, cy = cloud.get(g, ([], []))
+        ax.scatter(cx, cy, s=4, c="0.75", linewidths=0, label=f"feasible designs ({len(cx):,})",
+                   rasterized=len(cx) > 2000)
+        fp = sorted(front.get(g, []), key=lambda p: p["objectives"][str(xs)])
+        fx = [p["objectives"][str(xs)] for p in fp]
+        fy = [p["objectives"][str(ys)] for p in fp]
+        if colour_obj is not None and fp:
+            fc = [p["objectives"][str(colour_obj)] for p in fp]
+            sc = ax.scatter(fx, fy, s=22, c=fc, cmap="viridis", edgecolors="black", linewidths=0.5,
+                            zorder=3, label=f"Pareto front ({len(fp)})")
+            fig.colorbar(sc, ax=ax, label=f"{colour_obj.metric} ({'higher' if colour_obj.maximise else 'lower'} is better)")
+        else:
+            ax.plot(fx, fy, "o-", ms=4, color="C3", zorder=3, label=f"Pareto front ({len(fp)})")
+        ax.set_xlabel(f"{xs.metric} ({'higher' if xs.maximise else 'lower'} is better)")
+        ax.set_ylabel(f"{ys.metric} ({'higher' if ys.maximise else 'lower'} is better)")
+        logx, logy = _log_fits([*cx, *fx]), _log_fits([*cy, *fy])
+        if logx:
+            ax.set_xscale("log")
+        if logy:
+            ax.set_yscale("log")
+        if logx or logy:
+            plt.plain_log_axes(ax)
+            import matplotlib.ticker as ticker
+
+            ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+        w, s, b = g
+        ax.set_title(f"{w} · l={s} · b={b}")
+        ax.legend(loc="best", fontsize=7)
+    for ax in list(axes.flat)[len(groups):]:
+        ax.set_visible(False)
+    cons = f"; constraints: {', '.join(str(c) for c in constraints)}" if constraints else ""
+    fig.suptitle(f"design-space sweep: {summary.get('done', 0):,} points{cons}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def draw_sweep(summary_file: Path | str, directory: Path | str,
+               formats: Sequence[str] = ("png", "svg")) -> list[Path]:
+    """Draw ``pareto.png`` / ``.svg`` of a saved sweep (its summary or its ``.jsonl``)."""
+    from .sweep.runner import load_summary, read_rows, summary_path
+
+    src = Path(summary_file)
+    summary = load_summary(src)
+    rows_path = src if src.suffix == ".jsonl" else src.with_name(str(summary.get("rows", "")))
+    if src.suffix != ".jsonl" and not rows_path.is_file():
+        raise UsageError(f"{summary_path(rows_path)}: its rows file {rows_path} is missing")
+    out_dir = Path(directory)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir}: exists and is not a directory")
+    plt = _plt()
+    fig = sweep_figure(summary, read_rows(rows_path))
+    return _write_figures(plt, [(SWEEP_FIGURE, fig)], out_dir, formats)

@@ -208,6 +208,10 @@ def load_claims(path: Path | str | None = None) -> tuple[list[Claim], dict[str, 
         for key in ("id", "claim", "source", "kind"):
             if not isinstance(c.get(key), str) or not c[key]:
                 raise UsageError(f"{where}: missing {key!r}")
+        for key in ("claim", "source", "unit", "metric", "accelerator", "reference", "workload",
+                    "residual", "note"):
+            if key in c and not isinstance(c[key], str):
+                raise UsageError(f"{where} ({c['id']}): {key} must be a string, got {c[key]!r}")
         if c["kind"] not in KINDS:
             raise UsageError(f"{where} ({c['id']}): kind {c['kind']!r} is not one of {', '.join(KINDS)}")
         if c["id"] in seen:
@@ -308,7 +312,8 @@ Overrides = Mapping[str, Mapping[str, str]]
 def evaluate(claims: Sequence[Claim], sweep: Mapping[str, Sequence[Any]], *,
              host: PluginHost, figures: FigureConfig | None = None,
              overrides: Overrides | None = None, sweep_ranges: bool = True,
-             reference_area_mm2: float | None = None) -> ReproduceReport:
+             reference_area_mm2: float | None = None,
+             reference_area_family: str | None = None) -> ReproduceReport:
     """Run the sweep and every point claim, and judge each claim.
 
     ``overrides`` (``{accelerator: {param: value text}}``) apply to every point, as
@@ -352,12 +357,19 @@ def evaluate(claims: Sequence[Claim], sweep: Mapping[str, Sequence[Any]], *,
             r = _judge(c, conf, point, sweep)
         except UsageError as exc:
             r = ClaimResult(c, conf, verdict="error", detail=str(exc))
-        if c.kind in ("value", "ratio") and c.accelerator:
-            a = point(c.accelerator, c.workload, c.seq_len, c.batch, c)
-            if a.area_mm2 is not None:
+        if c.accelerator and c.kind in ("value", "ratio", "range"):
+            # the chip of the claim's accelerator (for a range: the largest over the sweep)
+            pts = ([point(c.accelerator, c.workload, c.seq_len, c.batch, c)] if c.kind != "range"
+                   else [point(c.accelerator, w, s, b) for w in sweep["workloads"]
+                         for s in sweep["seq_lens"] for b in sweep["batches"]])
+            areas = [x.area_mm2 for x in pts if x.area_mm2 is not None]
+            if areas:
+                area = max(areas)
+                family = host.accelerator(c.accelerator).spec.family
                 differs = (reference_area_mm2 is not None
-                           and abs(a.area_mm2 / reference_area_mm2 - 1.0) > AREA_TOLERANCE)
-                r = replace(r, area_mm2=a.area_mm2, area_differs=differs)
+                           and (reference_area_family is None or family == reference_area_family)
+                           and abs(area / reference_area_mm2 - 1.0) > AREA_TOLERANCE)
+                r = replace(r, area_mm2=area, area_differs=differs)
         out.append(r)
     extra = _ablation_results(host, list(sweep["workloads"]), figures) if figures else ()
     claim_points = tuple(v for k, v in points.items() if not k[4] and not k[6])
@@ -454,8 +466,11 @@ def reproduce(*, host: PluginHost | None = None, claims_path: Path | str | None 
     doc, origin = _claims_doc(claims_path)
     figures = (FigureConfig.from_mapping(doc["figures"], origin=origin)
                if isinstance(doc.get("figures"), Mapping) else None)
+    family = doc.get("reference_area_family")
+    if family is not None and not isinstance(family, str):
+        raise UsageError(f"{origin}: reference_area_family must be a string, got {family!r}")
     return evaluate(claims, sweep, host=host or PluginHost(), figures=figures,
-                    reference_area_mm2=_reference_area(doc, origin))
+                    reference_area_mm2=_reference_area(doc, origin), reference_area_family=family)
 
 
 def _reference_area(doc: Mapping[str, Any], origin: str) -> float | None:

@@ -10,21 +10,19 @@ host facts live in ``metadata`` only.
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from . import io as hio
 from .accelerator import Estimate, OpCost
 from .errors import PluginError, UsageError
 from .graph import CATEGORIES
-from .params import load_json
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "error", "unsupported")
@@ -63,6 +61,10 @@ class Result:
     extra: Mapping[str, Any] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
     error: str | None = None
+    #: Hash of the workload's shape and of the point (seq_len, batch); "" in older files.
+    shape_hash: str = ""
+    #: Hash of the op graph's counts (every op's MACs, bytes, instances); "" in older files.
+    ops_hash: str = ""
 
     @property
     def ok(self) -> bool:
@@ -105,6 +107,10 @@ class Result:
         }
         if self.error is not None:
             d["error"] = self.error
+        if self.shape_hash:
+            d["shape_hash"] = self.shape_hash
+        if self.ops_hash:
+            d["ops_hash"] = self.ops_hash
         return d
 
     @classmethod
@@ -130,6 +136,14 @@ class Result:
                 continue
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise TypeError(f"{where}: {key!r} must be a finite number >= 0, got {v!r}")
+        if d["status"] == "ok" and d.get("latency_s") == 0:
+            raise TypeError(f"{where}: 'latency_s' must be > 0 when status is ok")
+        for key in ("error", "params_hash", "arithmetic", "plugin", "shape_hash", "ops_hash"):
+            if d.get(key) is not None and not isinstance(d.get(key), str):
+                raise TypeError(f"{where}: {key!r} must be a string, got {d.get(key)!r}")
+        for key in ("params", "extra"):
+            if not isinstance(d.get(key, {}), Mapping):
+                raise TypeError(f"{where}: {key!r} must be an object, got {d.get(key)!r}")
         return cls(
             workload=d["workload"],
             accelerator=d["accelerator"],
@@ -160,6 +174,8 @@ class Result:
             extra=d.get("extra", {}),
             notes=tuple(d.get("notes", ())),
             error=d.get("error"),
+            shape_hash=d.get("shape_hash", ""),
+            ops_hash=d.get("ops_hash", ""),
         )
 
 
@@ -180,19 +196,35 @@ def _check_number(label: str, value: object, *, positive: bool = False) -> float
     return v
 
 
+#: Largest memory_bytes a result may hold (a signed 64-bit integer).
+MAX_MEMORY_BYTES = 2**63 - 1
+
+
 def validate_estimate(est: object) -> Estimate:
     """Raise :class:`PluginError` unless ``est`` is a well-formed :class:`Estimate`."""
     if not isinstance(est, Estimate):
         raise PluginError(f"returned {type(est).__name__}, not an Estimate")
     if isinstance(est.memory_bytes, bool) or not isinstance(est.memory_bytes, int) or est.memory_bytes < 0:
         raise PluginError(f"memory_bytes is {est.memory_bytes!r}, must be an integer >= 0")
+    if est.memory_bytes > MAX_MEMORY_BYTES:  # JSON readers (and numpy) stop at 64 bits
+        raise PluginError(f"memory_bytes is {est.memory_bytes}, more than 2^63 - 1")
+    if not isinstance(est.notes, tuple) or not all(isinstance(n, str) for n in est.notes):
+        raise PluginError(f"notes is {est.notes!r}, must be a tuple of strings")
     if not est.breakdown:
         raise PluginError("breakdown is empty")
     static = _check_number("static_energy_j", est.static_energy_j)
     if est.area_mm2 is not None:
         _check_number("area_mm2", est.area_mm2, positive=True)
     lat_sum, energy_sum = 0.0, static
+    inf = math.inf
     for c in est.breakdown:
+        if type(c) is OpCost and c.category in CATEGORIES and type(c.op) is str and c.op:
+            # fast path (sweeps validate millions of rows): plain finite floats >= 0
+            lat, en = c.latency_s, c.energy_j
+            if type(lat) is float and type(en) is float and 0.0 <= lat < inf and 0.0 <= en < inf:
+                lat_sum += lat
+                energy_sum += en
+                continue
         if not isinstance(c, OpCost):
             raise PluginError(f"breakdown holds {c!r}, not an OpCost")
         if not isinstance(c.op, str) or not c.op:
@@ -229,6 +261,8 @@ def result_from_estimate(
     params: Mapping[str, Any],
     params_hash: str,
     attn_rel_error: float | None = None,
+    shape_hash: str = "",
+    ops_hash: str = "",
 ) -> Result:
     """Build an ``ok`` result, deriving every rate from the estimate's totals.
 
@@ -273,6 +307,8 @@ def result_from_estimate(
         params_hash=params_hash,
         extra=dict(est.extra),
         notes=tuple(est.notes),
+        shape_hash=shape_hash,
+        ops_hash=ops_hash,
     )
 
 
@@ -289,13 +325,15 @@ def failed_result(
     params: Mapping[str, Any],
     params_hash: str,
     arithmetic: str = "",
+    shape_hash: str = "",
+    ops_hash: str = "",
 ) -> Result:
     """A result with ``status`` ``error`` or ``unsupported`` and no numbers."""
     assert status in ("error", "unsupported")
     return Result(
         workload=workload, accelerator=accelerator, plugin=plugin, seq_len=seq_len,
         batch=batch, status=status, ops=ops, params=dict(params), params_hash=params_hash,
-        arithmetic=arithmetic, error=error,
+        arithmetic=arithmetic, error=error, shape_hash=shape_hash, ops_hash=ops_hash,
     )
 
 
@@ -343,8 +381,42 @@ class RunDocument:
 
 
 def load_document(path: Path | str) -> RunDocument:
-    """Read a results JSON file, with one-line errors for every failure."""
-    return RunDocument.from_dict(load_json(path), origin=str(path))
+    """Read a results JSON file (or a sweep's ``.jsonl``), with one-line errors for every failure.
+
+    The file is checked against the shipped JSON Schema (:func:`results_schema`) before
+    it is turned into results, so a hand-edited file with a wrong type anywhere is refused
+    naming the first offending field, never a traceback later.
+    """
+    if str(path).endswith(".jsonl"):
+        from .sweep.runner import load_sweep_document
+
+        return load_sweep_document(path)
+    origin = str(path)
+    doc = hio.load_json(path, what="results file")
+    if isinstance(doc, Mapping) and doc.get("schema_version") != SCHEMA_VERSION:
+        RunDocument.from_dict(doc, origin=origin)  # names the unsupported version
+    check_against_schema(doc, origin)
+    return RunDocument.from_dict(doc, origin=origin)
+
+
+def check_against_schema(doc: Any, origin: str) -> None:
+    """Raise a one-line :class:`UsageError` naming the first place ``doc`` breaks the schema."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(doc))
+    if error is None:
+        return
+    where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    message = error.message if len(error.message) <= 200 else error.message[:200] + "..."
+    raise UsageError(f"{origin}: not a valid results file: {where.lstrip('.') or 'document'}: "
+                     f"{message}".replace("\n", " "))
+
+
+@functools.cache
+def _validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(results_schema())
 
 
 def results_schema() -> Json:
@@ -355,35 +427,17 @@ def results_schema() -> Json:
 
 
 def check_output_path(path: Path | str) -> Path:
-    """Refuse an output path whose directory does not exist, before any work is done."""
-    p = Path(path)
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"{p}: directory {str(parent)!r} does not exist")
-    if p.is_dir():
-        raise UsageError(f"{p}: is a directory")
-    return p
+    """Refuse an output path that cannot be written, before any work is done.
+
+    Kept for callers of the 0.x API; :func:`hastily_bench.io.output` is the full check.
+    """
+    hio.output(path)
+    return Path(path)
 
 
 def write_atomic(path: Path | str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and a rename.
-
-    A reader never sees a half-written file, and a failure leaves no file behind.
-    """
-    p = check_output_path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        # mkstemp creates 0600; give the file the permissions a plain open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, p)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    """Write ``text`` to ``path`` atomically (see :func:`hastily_bench.io.write_atomic`)."""
+    hio.write_atomic(path, text)
 
 
 def summarise_by_category(result: Result) -> dict[str, tuple[float, float]]:

@@ -38,6 +38,12 @@ class Workload:
         Numeric format of weights and activations (``int8`` in every paper figure).
     description, source
         Free text: what the model is and where its shape comes from.
+    weight_layers
+        Distinct layers of weights: ``layers`` (the default, given as 0) unless layers share
+        weights. ALBERT repeats ``num_hidden_groups`` layers of weights (one, in the
+        published models) over all ``layers`` layers of computation; a chip holding weights
+        in place holds each distinct layer once. After ``dataclasses.replace(w, layers=1)``
+        it may exceed ``layers``: read :attr:`distinct_weight_layers` (or take the minimum).
     """
 
     name: str
@@ -48,9 +54,13 @@ class Workload:
     precision: str = "int8"
     description: str = ""
     source: str = ""
+    weight_layers: int = 0
 
     def __post_init__(self) -> None:
-        for field in ("layers", "hidden", "heads", "ffn"):
+        check_name(self.name)
+        if self.weight_layers == 0:  # the default: every layer has its own weights
+            object.__setattr__(self, "weight_layers", self.layers)
+        for field in ("layers", "hidden", "heads", "ffn", "weight_layers"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise UsageError(f"workload {self.name!r}: {field} must be an integer, got {value!r}")
@@ -70,6 +80,11 @@ class Workload:
             )
 
     @property
+    def distinct_weight_layers(self) -> int:
+        """Layers of weights a chip must hold: ``layers`` unless layers share weights."""
+        return min(self.weight_layers, self.layers)
+
+    @property
     def head_dim(self) -> int:
         """Per-head width d / h."""
         return self.hidden // self.heads
@@ -87,7 +102,31 @@ class Workload:
             "heads": self.heads,
             "ffn": self.ffn,
             "precision": self.precision,
+            # only when layers share weights, so every other workload's output is unchanged
+            **({"weight_layers": self.weight_layers} if self.distinct_weight_layers != self.layers else {}),
         }
+
+
+#: Longest workload name; names are table cells, Markdown headings and file-name parts.
+MAX_NAME_LEN = 100
+
+
+def check_name(name: object) -> None:
+    """Refuse a workload name that would break a table, a Markdown heading or a CSV row.
+
+    A name is a non-empty string of at most :data:`MAX_NAME_LEN` printable characters
+    without ``|``, backquote, or leading/trailing spaces.
+    """
+    if not isinstance(name, str) or not name:
+        raise UsageError(f"workload name must be a non-empty string, got {name!r}")
+    if len(name) > MAX_NAME_LEN:
+        raise UsageError(f"workload name {name[:20]!r}... is longer than {MAX_NAME_LEN} characters")
+    bad = [c for c in name if c in "|`" or not c.isprintable()]
+    if bad:
+        raise UsageError(f"workload name {name!r} contains {bad[0]!r}; use letters, digits, "
+                         "'-', '_', '.' or spaces")
+    if name != name.strip():
+        raise UsageError(f"workload name {name!r} starts or ends with a space")
 
 
 def _int_field(doc: Mapping[str, Any], key: str, origin: str) -> int:
@@ -99,13 +138,22 @@ def _int_field(doc: Mapping[str, Any], key: str, origin: str) -> int:
     return value
 
 
+def _weight_layers(doc: Mapping[str, Any], origin: str) -> int:
+    if "weight_layers" not in doc:
+        return 0
+    value, layers = _int_field(doc, "weight_layers", origin), _int_field(doc, "layers", origin)
+    if not 1 <= value <= layers:
+        raise UsageError(f"{origin}: weight_layers must be between 1 and layers ({layers}), got {value}")
+    return value
+
+
 def workload_from_toml(path: Path | str, *, name: str | None = None) -> Workload:
     """Read a workload TOML file (see ``workloads/bert-base.toml`` for the format)."""
     origin = str(path)
     doc = load_toml(path)
     check_schema_version(doc, WORKLOAD_SCHEMA_VERSION, origin)
     known = {"schema_version", "name", "layers", "hidden", "heads", "ffn", "precision",
-             "description", "source"}
+             "description", "source", "weight_layers"}
     unknown = set(doc) - known
     if unknown:
         raise UsageError(f"{origin}: unknown fields {sorted(unknown)}")
@@ -114,6 +162,9 @@ def workload_from_toml(path: Path | str, *, name: str | None = None) -> Workload
     wname = doc.get("name", name or Path(path).stem)
     if not isinstance(wname, str) or not wname:
         raise UsageError(f"{origin}: field 'name' must be a non-empty string")
+    for key in ("precision", "description", "source"):
+        if key in doc and not isinstance(doc[key], str):
+            raise UsageError(f"{origin}: field {key!r} must be a string, got {doc[key]!r}")
     try:
         return Workload(
             name=wname,
@@ -124,6 +175,7 @@ def workload_from_toml(path: Path | str, *, name: str | None = None) -> Workload
             precision=str(doc.get("precision", "int8")),
             description=str(doc.get("description", "")),
             source=str(doc.get("source", origin)),
+            weight_layers=_weight_layers(doc, origin),
         )
     except UsageError as exc:
         raise UsageError(f"{origin}: {exc}") from None
@@ -153,6 +205,7 @@ def workload_from_hf_config(path: Path | str, *, precision: str = "int8") -> Wor
     if not isinstance(doc, dict):
         raise UsageError(f"{origin}: expected a JSON object")
     model_type = str(doc.get("model_type") or "").lower()
+    _refuse_decoder(doc, model_type, origin)
     family = "distilbert" if model_type == "distilbert" or "n_layers" in doc else "default"
     if model_type and model_type not in _HF_MODEL_TYPES:
         raise UsageError(
@@ -163,10 +216,24 @@ def workload_from_hf_config(path: Path | str, *, precision: str = "int8") -> Wor
     hidden = _int_field(doc, hidden_key, origin)
     ffn = _int_field(doc, ffn_key, origin) if ffn_key in doc else 4 * hidden
     name = p.parent.name if p.name == "config.json" and p.parent.name else p.stem
+    layers = _int_field(doc, layers_key, origin)
+    weight_layers = 0
+    if model_type == "albert":
+        # ALBERT: num_hidden_layers passes, each through one of num_hidden_groups groups of
+        # inner_group_num layers; weights are shared across the passes of a group.
+        groups = _int_field(doc, "num_hidden_groups", origin) if "num_hidden_groups" in doc else 1
+        inner = _int_field(doc, "inner_group_num", origin) if "inner_group_num" in doc else 1
+        for key, v in (("num_hidden_groups", groups), ("inner_group_num", inner)):
+            if v < 1:
+                raise UsageError(f"{origin}: {key} must be >= 1, got {v}")
+        if groups > layers:
+            raise UsageError(f"{origin}: num_hidden_groups ({groups}) exceeds num_hidden_layers ({layers})")
+        layers, weight_layers = layers * inner, groups * inner
     try:
         return Workload(
             name=name,
-            layers=_int_field(doc, layers_key, origin),
+            weight_layers=weight_layers,
+            layers=layers,
             hidden=hidden,
             heads=_int_field(doc, heads_key, origin),
             ffn=ffn,
@@ -176,6 +243,34 @@ def workload_from_hf_config(path: Path | str, *, precision: str = "int8") -> Wor
         )
     except UsageError as exc:
         raise UsageError(f"{origin}: {exc}") from None
+
+
+#: Hugging Face model types of decoder (causal or encoder-decoder) families: not encoders.
+_HF_DECODER_TYPES = {"gpt2", "gpt_neo", "gpt_neox", "gptj", "llama", "mistral", "mixtral",
+                     "qwen2", "qwen3", "gemma", "gemma2", "phi", "phi3", "falcon", "opt",
+                     "bloom", "mpt", "t5", "bart", "mbart", "pegasus", "marian", "whisper",
+                     "codegen", "starcoder2", "olmo", "stablelm", "persimmon", "xglm",
+                     "transfo-xl", "ctrl", "openai-gpt", "biogpt", "bert-generation"}
+
+
+def _refuse_decoder(doc: Mapping[str, Any], model_type: str, origin: str) -> None:
+    """One line for a decoder's config: only encoders are modelled."""
+    arch = doc.get("architectures")
+    archs = [a for a in arch if isinstance(a, str)] if isinstance(arch, list) else []
+    reason = ""
+    if doc.get("is_decoder") is True:
+        reason = "is_decoder is true"
+    elif doc.get("is_encoder_decoder") is True:
+        reason = "is_encoder_decoder is true"
+    elif model_type in _HF_DECODER_TYPES:
+        reason = f"model_type {model_type!r} is a decoder family"
+    else:
+        causal = [a for a in archs if a.endswith(("ForCausalLM", "LMHeadModel", "ForConditionalGeneration"))]
+        if causal:
+            reason = f"architectures lists {causal[0]!r}"
+    if reason:
+        raise UsageError(f"{origin}: a decoder model ({reason}); only encoder workloads "
+                         "(BERT family) are supported")
 
 
 def builtin_workload_files() -> list[Path]:
@@ -189,8 +284,8 @@ def builtin_workload_files() -> list[Path]:
 def load_workload_file(path: Path | str) -> Workload:
     """Load a workload from a ``.toml`` or Hugging Face ``.json`` file."""
     p = Path(path)
-    if p.suffix == ".json":
+    if p.suffix.lower() == ".json":
         return workload_from_hf_config(p)
-    if p.suffix == ".toml":
+    if p.suffix.lower() == ".toml":
         return workload_from_toml(p)
     raise UsageError(f"{p}: workload files must end in .toml or .json")

@@ -138,8 +138,6 @@ class Schedule:
     name: ClassVar[str] = ""
     #: Layers of K^T and V held in arrays at once.
     kv_layers: ClassVar[int] = 1
-    #: Every score of a layer is stored (where: :func:`score_storage`).
-    stores_scores: ClassVar[bool] = False
     #: Table lookups borrow the arrays that compute MVMs for the next tokens.
     lookups_borrow_arrays: ClassVar[bool] = False
 
@@ -150,6 +148,16 @@ class Schedule:
     def memory_bytes(self, graph: OpGraph, p: ParamSet) -> int:
         """Working memory for activations and attention intermediates (peak)."""
         raise NotImplementedError
+
+    def softmax_stage(self, op: Softmax, sm: SoftmaxMapping, ctx: _Ctx, stage: Stage) -> Stage:
+        """Time the softmax ``op`` (its energy and facts are in ``stage``): how many rows run
+        at once and where the scores live are the schedule's."""
+        raise NotImplementedError
+
+    def score_traffic_j(self, op: MatMul, softmax: Softmax, ctx: _Ctx) -> float:
+        """Energy of storing what an attention product writes (and reading it back); 0 when
+        scores stay in flight."""
+        return 0.0
 
 
 @dataclass(frozen=True)
@@ -182,6 +190,16 @@ class PipelineSchedule(Schedule):
         return (2 * 2 * B * L * d * elem + B * h * L * p.i("score_bytes") + B * L * d * elem
                 + B * w.ffn * elem)
 
+    def softmax_stage(self, op: Softmax, sm: SoftmaxMapping, ctx: _Ctx, stage: Stage) -> Stage:
+        # one row per head per token, the heads' rows on their own cores at the same time
+        stage.occupancy_s = max(sm.compute_s, sm.gather_s)
+        stage.fill_s = sm.reduce_s
+        if ctx.graph.level is Level.OP:
+            # an op-level study of `rows` rows: the heads' rows in parallel, rounds one stage apart
+            at_once = min(op.rows, ctx.graph.workload.heads)
+            stage.whole_s = (_ceil(op.rows, at_once) - 1) * stage.occupancy_s + sm.row_s
+        return stage
+
 
 @dataclass(frozen=True)
 class MatrixSchedule(Schedule):
@@ -189,7 +207,6 @@ class MatrixSchedule(Schedule):
 
     name: ClassVar[str] = "matrix"
     kv_layers: ClassVar[int] = 1
-    stores_scores: ClassVar[bool] = True
 
     def latencies(self, graph: OpGraph, stages: Mapping[str, Stage]) -> dict[str, float]:
         return {n: graph.layers * (s.whole_s if s.whole_s is not None
@@ -201,6 +218,29 @@ class MatrixSchedule(Schedule):
         B, L, d, h, elem = graph.batch, graph.seq_len, w.hidden, w.heads, w.bytes_per_element
         # one layer: Q, K, V, all scores and probabilities, FFN intermediate
         return B * (3 * L * d * elem + h * L * L * (p.i("score_bytes") + elem) + L * w.ffn * elem)
+
+    def score_traffic_j(self, op: MatMul, softmax: Softmax, ctx: _Ctx) -> float:
+        width = ctx.p.i("score_bytes") if op.role is Role.SCORES else ctx.graph.workload.bytes_per_element
+        return _store_energy(softmax.elements * width, ctx)
+
+    def softmax_stage(self, op: Softmax, sm: SoftmaxMapping, ctx: _Ctx, stage: Stage) -> Stage:
+        # every row stored; rows dealt to the chip's cores, `spread` cores per row
+        c, p, g = ctx.chip, ctx.p, ctx.graph
+        total, onchip = score_storage(g, p, ctx.mapping.base_chip)
+        offchip = total - onchip
+        t_spill = 2 * c.offchip.transfer_s(offchip) if offchip else 0.0
+        mem = c.tile.shared_memory
+        per_row_bytes = op.row_len * (p.i("score_bytes") + g.workload.bytes_per_element)
+        t_mem_row = 2 * mem.transfer_s(per_row_bytes)  # read scores twice, write probabilities
+        row = max(sm.compute_s, sm.gather_s, t_mem_row) + sm.reduce_s
+        # the part held in the global buffer streams through its ports, shared by every core
+        in_gb = max(0, onchip - ctx.mapping.base_chip.tiles * mem.bytes_)
+        t_gb = 2 * global_buffer(p).transfer_s(in_gb) if in_gb else 0.0
+        stage.occupancy_s, stage.fill_s = row, 0.0
+        stage.whole_s = max(_ceil(op.rows, sm.rows_at_once) * row, t_gb) + t_spill
+        stage.facts.update(scores_bytes=total, scores_offchip_bytes=offchip,
+                           scores_stream_s=t_gb + t_spill, softmax_memory_row_s=t_mem_row)
+        return stage
 
 
 #: The schedules by preset name; the ``schedule`` parameter chooses one.
@@ -249,11 +289,10 @@ def map_model(graph: OpGraph, p: ParamSet, c: Chip, sched: Schedule) -> ModelMap
     weights = [op for op in model.matmuls(Role.WEIGHT)]
     weights += [op for op in graph.matmuls(Role.WEIGHT) if op not in model.layer_ops]
     per_layer = sum(map_matrix(op.k, op.n, wbits, c.array, apm).macros for op in weights)
-    w = graph.workload
-    weight_layers = min(graph.layers, getattr(w, "weight_layers", graph.layers))
+    w = model.workload
     kv = map_kv(w.head_dim, graph.seq_len, w.heads, graph.batch, p.i("input_bits"), c.array, apm)
-    kv_macros = min(sched.kv_layers, graph.layers) * kv.macros
-    weight_macros = weight_layers * per_layer
+    kv_macros = min(sched.kv_layers, model.layers) * kv.macros
+    weight_macros = model.layers * per_layer
     required = weight_macros + kv_macros
     policy = p.s("capacity")
     streamed = 0
@@ -273,7 +312,7 @@ def map_model(graph: OpGraph, p: ParamSet, c: Chip, sched: Schedule) -> ModelMap
                                   f"({p.f('max_area_mm2'):.0f} mm2, one reticle)")
         else:  # stream: the weights that do not fit are written every inference
             resident = max(0, c.macros - kv_macros) / weight_macros
-            streamed = math.ceil((1.0 - resident) * graph.weight_bytes)
+            streamed = math.ceil((1.0 - resident) * model.weight_bytes)
     return ModelMapping(used, c, weight_macros, kv_macros, per_layer + kv.macros, streamed, policy)
 
 
@@ -331,6 +370,19 @@ def _exp_routine(p: ParamSet, c: Chip) -> tuple[ExpRoutine, bool]:
     return c.core.vfu.exp, False
 
 
+def softmax_steps(ctx: _Ctx) -> dict[str, int]:
+    """VFU element-ops of the softmax: max, subtract, sum, normalising multiply, the exponent."""
+    steps = dict(ctx.exp.steps(external_table=ctx.lut))
+    for name in ("max", "add", "add", "mul"):
+        steps[name] = steps.get(name, 0) + 1
+    return steps
+
+
+def tables_per_core(c: Chip) -> int:
+    """Independent copies of the lookup table in a core (one copy spans lut_arrays arrays)."""
+    return max(1, c.core.macros * c.macro.arrays // max(1, c.array.lut_arrays))
+
+
 def softmax_mapping(op: Softmax, ctx: _Ctx) -> SoftmaxMapping:
     """Cores, reductions and time of one score row (see the module docstring)."""
     c, p, L = ctx.chip, ctx.p, op.row_len
@@ -339,22 +391,18 @@ def softmax_mapping(op: Softmax, ctx: _Ctx) -> SoftmaxMapping:
     # K^T of one head: one column block of `cols` keys per macro, the blocks dealt over
     # softmax_cores_per_row cores (R); a row's scores come out on the cores holding its blocks
     R = p.i("softmax_cores_per_row")
-    row_cores = min(R, _ceil(L, array.cols))
+    blocks = _ceil(L, array.cols)
+    core_cols = array.cols * c.core.macros  # a core holds at most macros_per_core blocks of a head
+    # at least the cores the blocks need once the row outgrows R cores
+    row_cores = max(min(R, blocks), _ceil(blocks, c.core.macros))
     multicore = p.b("multicore_softmax")
     spread = row_cores if multicore else 1
     # the busiest core: one block's scores while the row fits one block per core, then an
-    # even share of the row (monotone in L)
-    per_core = min(L, max(array.cols, _ceil(L, R))) if multicore else L
+    # even share over R cores, then a full core (monotone in L)
+    per_core = min(L, max(array.cols, _ceil(L, R)), core_cols) if multicore else L
     chunks = _ceil(per_core, lanes)
-    steps = dict(ctx.exp.steps(external_table=ctx.lut))
-    for op_name in ("max", "add", "add", "mul"):  # max; subtract; sum; normalising multiply
-        steps[op_name] = steps.get(op_name, 0) + 1
-    vfu_cycles = vfu.routine_cycles(steps)
-    lookup_cycles = 0
-    if ctx.lut:
-        # every array of the core holds the table (one copy spans lut_arrays arrays)
-        tables = max(1, c.core.macros * c.macro.arrays // array.lut_arrays)
-        lookup_cycles = _ceil(lanes, tables) * array.lookup_cycles
+    vfu_cycles = vfu.routine_cycles(softmax_steps(ctx))
+    lookup_cycles = _ceil(lanes, tables_per_core(c)) * array.lookup_cycles if ctx.lut else 0
     compute = chunks * (vfu_cycles + lookup_cycles) * cyc
     levels = router.tree_levels(spread)
     hop = (router.hop_cycles + vfu.op_cycles("max")) * cyc
@@ -425,16 +473,14 @@ def _attention_matmul(op: MatMul, ctx: _Ctx) -> Stage:
         # the row's lookups run in the K^T arrays that compute the next tokens' scores
         # (every array of the softmax core holds the table: each takes its share of the row)
         sm = softmax_mapping(softmax, ctx)
-        tables = max(1, c.core.macros * c.macro.arrays // c.array.lut_arrays)
-        occ += _ceil(sm.per_core, tables) * c.array.lookup_s
+        occ += _ceil(sm.per_core, tables_per_core(c)) * c.array.lookup_s
     mvms = tokens * w.heads * m.blocks
     router = c.tile.router
     energy = (mvms * e.total_j + tokens * w.heads * adds * c.core.vfu.op_energy_j("add")
               + tokens * writes * c.array.write_energy_j
               + router.transfer_energy_j(op.output_bytes * (p.i("score_bytes") if scores else 1)))
-    if ctx.sched.stores_scores and softmax is not None:
-        stored = softmax.elements * (p.i("score_bytes") if scores else g.workload.bytes_per_element)
-        energy += _store_energy(stored, ctx)
+    if softmax is not None:
+        energy += ctx.sched.score_traffic_j(op, softmax, ctx)
     return Stage("attention", occ, fill, energy, mvms * e.adc_j,
                  busy_leakage_j=mvms * _macro_leak_j(m.slices, ctx))
 
@@ -490,12 +536,10 @@ def _regfile_j(element_ops: float, ctx: _Ctx) -> float:
 
 @rules.register(Softmax)
 def _softmax(op: Softmax, ctx: _Ctx) -> Stage:
-    c, p, g = ctx.chip, ctx.p, ctx.graph
+    c, p = ctx.chip, ctx.p
     sm = softmax_mapping(op, ctx)
     vfu, router = c.core.vfu, c.tile.router
-    steps = dict(ctx.exp.steps(external_table=ctx.lut))
-    for name in ("max", "add", "add", "mul"):
-        steps[name] = steps.get(name, 0) + 1
+    steps = softmax_steps(ctx)
     element_ops = op.elements * sum(steps.values())
     energy = (op.elements * vfu.routine_energy_j(steps) + op.rows * vfu.op_energy_j("div")
               + _regfile_j(element_ops, ctx))
@@ -509,29 +553,8 @@ def _softmax(op: Softmax, ctx: _Ctx) -> Stage:
              "softmax_per_core": sm.per_core, "softmax_tree_levels": sm.levels,
              "softmax_cycles_per_chunk": sm.vfu_cycles_per_chunk + sm.lookup_cycles_per_chunk,
              "softmax_row_s": sm.row_s}
-    if not ctx.sched.stores_scores:
-        # one row per head per token, the heads' rows on their own cores at the same time;
-        # an op-level graph of fewer rows than one token's heads times just those rows
-        stage = Stage("softmax", max(sm.compute_s, sm.gather_s), sm.reduce_s, energy, facts=facts,
-                      busy_leakage_j=leak)
-        if op.rows < g.tokens:  # a few rows, not a token stream: their own time
-            stage.whole_s = sm.row_s
-        return stage
-    # matrix: every row stored; rows dealt to the chip's cores, spread cores per row
-    total, onchip = score_storage(g, p, ctx.mapping.base_chip)
-    offchip = total - onchip
-    t_spill = 2 * c.offchip.transfer_s(offchip) if offchip else 0.0
-    mem = c.tile.shared_memory
-    per_row_bytes = op.row_len * (p.i("score_bytes") + g.workload.bytes_per_element)
-    t_mem_row = 2 * mem.transfer_s(per_row_bytes)  # read scores twice, write probabilities
-    row = max(sm.compute_s, sm.gather_s, t_mem_row) + sm.reduce_s
-    # the part held in the global buffer streams through its ports, shared by every core
-    in_gb = max(0, onchip - ctx.mapping.base_chip.tiles * mem.bytes_)
-    t_gb = 2 * global_buffer(p).transfer_s(in_gb) if in_gb else 0.0
-    whole = max(_ceil(op.rows, sm.rows_at_once) * row, t_gb) + t_spill
-    facts.update(scores_bytes=total, scores_offchip_bytes=offchip, scores_stream_s=t_gb + t_spill,
-                 softmax_memory_row_s=t_mem_row)
-    return Stage("softmax", row, 0.0, energy, whole_s=whole, facts=facts, busy_leakage_j=leak)
+    return ctx.sched.softmax_stage(op, sm, ctx, Stage("softmax", 0.0, 0.0, energy, facts=facts,
+                                                      busy_leakage_j=leak))
 
 
 def _rowwise(op: LayerNorm | GELU, row: int, ops_per_elem: int, reductions: int, ctx: _Ctx) -> Stage:
@@ -583,7 +606,8 @@ def estimate(graph: OpGraph, p: ParamSet) -> Estimate:
         s = stages[op.name]
         t = s.whole_s * N if (s.whole_s is not None and graph.level is Level.OP) else times[op.name]
         b.add(op, t, N * s.energy_j, s.category)
-    if mapping.streamed_weight_bytes:
+    if mapping.streamed_weight_bytes and graph.level is Level.MODEL:
+        # (an op-level study costs its ops on the chip that holds the model, not the streaming)
         nbytes = mapping.streamed_weight_bytes
         t = c.offchip.transfer_s(nbytes)
         rows = nbytes * 8 / (c.array.cols * c.array.cell_bits)
@@ -591,7 +615,7 @@ def estimate(graph: OpGraph, p: ParamSet) -> Estimate:
         b.add("weight_streaming", t, e, "memory")
         b.notes.append(f"{nbytes / 2**20:.0f} MiB of weights do not fit on the chip and are "
                        f"streamed from off-chip memory every inference (capacity=stream)")
-    area = c.area_mm2 + (global_buffer(p).area_mm2 if ctx.sched.stores_scores else 0.0)
+    area = c.area_mm2 + global_buffer(p).area_mm2  # part of the chip whatever the schedule
     b.area_mm2 = area
     b.static_energy_j = static_energy(ctx, stages, b.latency_s)
     paper = p.f("paper_area_mm2")
@@ -616,12 +640,13 @@ def estimate(graph: OpGraph, p: ParamSet) -> Estimate:
         "streamed_weight_bytes": mapping.streamed_weight_bytes,
         "schedule": ctx.sched.name,
         "adc_energy_share": adc / max(1e-300, sum(x.energy_j for x in b.breakdown) + b.static_energy_j),
-        "leakage_w": c.leakage_w,
+        "leakage_w": c.leakage_w + global_buffer(p).leakage_w,
     }
     if ctx.lut:
         e = c.array.lut_entries
+        # the ideal table's bound, before its 16-bit rounding (the kernels measure the rest)
         extra.update(lut_entries=e, lut_rows=c.array.lut_rows, lut_arrays=c.array.lut_arrays,
-                     lut_max_rel_error=exp_table_max_rel_error(e, ctx.exp.residual))
+                     lut_table_error_bound=exp_table_max_rel_error(e, ctx.exp.residual))
     for s in stages.values():
         extra.update(s.facts)
     return b.build(memory_bytes=ctx.sched.memory_bytes(graph, p), extra=extra)
@@ -636,11 +661,10 @@ def static_energy(ctx: _Ctx, stages: Mapping[str, Stage], latency_s: float) -> f
     leak all the time. Without it every component leaks for the whole latency.
     """
     c = ctx.chip
-    always_on = c.tiles * (c.tile.router.leakage_w + c.tile.shared_memory.leakage_w)
-    if ctx.sched.stores_scores:
-        always_on += global_buffer(ctx.p).leakage_w
+    always_on = (c.tiles * (c.tile.router.leakage_w + c.tile.shared_memory.leakage_w)
+                 + global_buffer(ctx.p).leakage_w)
     if not ctx.p.b("power_gating"):
-        return c.leakage_w * latency_s
+        return (c.leakage_w + global_buffer(ctx.p).leakage_w) * latency_s
     busy = sum(s.busy_leakage_j for s in stages.values()) * ctx.graph.layers
     return always_on * latency_s + busy
 

@@ -319,7 +319,7 @@ def layer_work(graph: OpGraph, params: ParamSet, dev: Device) -> list[Work]:
                params.i("score_bytes") / elem, FORMAT_BYTES[params.s("weight_matmul_format")] / elem,
                dev.bandwidth_bps * params.f("memory_efficiency"), fused_epilogue)
     works: list[Work] = []
-    skip: set[str] = {gelu.name for gelu in fused_epilogue.values()}
+    skip: list[Op] = list(fused_epilogue.values())  # ops costed inside another kernel
     fused = _fused_attention(graph) if params.b("fused_attention") else None
     if fused is not None:
         # One kernel: both products and the softmax; scores stay on chip.
@@ -333,8 +333,8 @@ def layer_work(graph: OpGraph, params: ParamSet, dev: Device) -> list[Work]:
                           (c1 + c2) / params.f("attention_efficiency") + cv, i1 + i2 + iv,
                           moved / ctx.bw, moved, params.i("kernels_per_attention"),
                           ctx.residual_bytes + moved))
-        skip |= {qk.name, sm.name, sv.name}
-    works.extend(rules(op, ctx) for op in graph.layer_ops if op.name not in skip)
+        skip += [qk, sm, sv]
+    works.extend(rules(op, ctx) for op in graph.layer_ops if not any(op is x for x in skip))
     return works
 
 

@@ -8,6 +8,8 @@ import pytest
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
+    # measure numerics for real in tests, never from a user's cache (tests of the cache set it)
+    os.environ["HASTILY_NUMERICS_CACHE"] = "off"
     # CI must never pass green on the NumPy fallback by accident: the compiled
     # kernels are required unless pure-Python mode was asked for explicitly.
     from hastily_bench import kernels

@@ -195,7 +195,7 @@ def test_more_bad_inputs_are_one_line_errors(cli, tmp_path: Path) -> None:
         (("run", "bert-base", "-a", "a40-hf-bnb", "--set", "a40-hf-bnb.idle_w=1000", *FAST),
          "a40-hf-bnb: idle_w (1000 W) exceeds tdp_w (300 W)"),
         (("op", "mvm", "--rows", "0"), "--rows must be between 1"),
-        (("compare", "a.json", "b.json", "-f", "csv"), "not csv"),
+        (("compare", "a.json", "b.json", "-f", "csv"), "'csv' is not one of 'table', 'markdown', 'json'"),
         (("calibrate", "--fit", "fused_attention"), "only positive numeric parameters"),
     ]
     for args, message in cases:

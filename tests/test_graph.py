@@ -104,7 +104,7 @@ def test_graph_refuses_duplicate_names_and_forward_dependencies(host) -> None:
 
 def test_op_level_graphs_come_from_the_same_layer(host) -> None:
     w = host.workload("bert-base")
-    full = build_graph(dataclasses.replace(w, layers=1), 512, 2)
+    full = build_graph(w, 512, 2)  # the model the ops belong to: every layer
     att = op_graph("attention", w, seq_len=512, batch=2)
     assert att.level is Level.OP and att.within == full and att.layers == 1
     assert [op.name for op in att.layer_ops] == ["attn_scores", "softmax", "attn_context"]

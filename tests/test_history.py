@@ -33,7 +33,8 @@ def make_doc(
         energy_per_inference_j=1e-3,
         params_hash="h",
     )
-    return RunDocument(results=(r,), metadata={"git_commit": commit, "created_utc": created})
+    return RunDocument(results=(r,), metadata={"tool": "hastily-bench", "version": "0",
+                                                 "git_commit": commit, "created_utc": created})
 
 
 def test_name_has_counter_utc_stamp_and_12_char_commit(tmp_path: Path) -> None:
@@ -112,8 +113,8 @@ def test_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyP
     def boom(*args: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr("hastily_bench.results.os.replace", boom)
-    with pytest.raises(OSError, match="disk full"):
+    monkeypatch.setattr("hastily_bench.io.os.replace", boom)
+    with pytest.raises(UsageError, match="disk full"):
         save_run(make_doc(), tmp_path)
     assert list(tmp_path.iterdir()) == []
 

@@ -441,7 +441,7 @@ def test_misspelt_parameter_inside_estimate_is_the_plugins_error_row() -> None:
 
     r = point(accel_plugin(estimate=misspelt))
     assert r.status == "error"
-    assert "raised UsageError: unknown parameter 'clock_hzz'" in (r.error or "")
+    assert "raised UnknownParameter: unknown parameter 'clock_hzz'" in (r.error or "")
 
 
 def test_arithmetic_returning_a_string_does_not_crash_listings(
@@ -580,3 +580,36 @@ def test_unknown_category_and_static_energy_are_checked() -> None:
     r = point(accel_plugin(estimate=with_static))
     assert r.ok and r.energy_j == 1.5 and r.static_energy_j == 0.5
     assert r.area_mm2 == 2.0 and r.tops_per_mm2 == pytest.approx(r.tops / 2.0)
+
+
+def test_misspelt_parameter_in_check_params_is_the_plugins_row_not_exit_2() -> None:
+    import dataclasses
+
+    from hastily_bench.api import RunRequest, run
+
+    mod = accel_plugin("typo-accel", module="mtypo")
+    spec = mod.hastily_register_accelerators  # type: ignore[attr-defined]
+
+    class Wrapped:
+        @hookimpl
+        def hastily_register_accelerators(self, register: Any) -> None:
+            def capture(s: AcceleratorSpec) -> None:
+                register(dataclasses.replace(s, check_params=lambda p: p.f("clokc_hz")))
+            spec(capture)
+
+    host = make_host(Wrapped(), accel_plugin("fine", module="mfine"))
+    doc = run(RunRequest(["bert-tiny"], ["typo-accel", "fine"], [128], numerics="off"), host=host)
+    rows = {r.accelerator: r for r in doc.results}
+    assert rows["fine"].ok
+    assert rows["typo-accel"].status == "error"
+    assert "unknown parameter 'clokc_hz'" in (rows["typo-accel"].error or "")
+
+
+@pytest.mark.parametrize(("estimate", "message"), [
+    (lambda g, p: Estimate(1.0, 1.0, 10**400, (OpCost("a", 1.0, 1.0, "matmul"),)), "more than 2^63"),
+    (lambda g, p: Estimate(1.0, 1.0, 1, (OpCost("a", 1.0, 1.0, "matmul"),), notes="abc"),
+     "notes is 'abc'"),
+])
+def test_results_that_could_not_be_read_back_are_errors(estimate: Any, message: str) -> None:
+    r = point(accel_plugin(estimate=estimate))
+    assert r.status == "error" and message in (r.error or "")

@@ -321,7 +321,7 @@ def test_check_accelerator_spec_accepts_builtins() -> None:
             {"arithmetic": lambda p: "int8"},
             r"arithmetic\(params\) returned 'int8', not an Arithmetic",
         ),
-        ({"arithmetic": lambda p: p.s("missing")}, r"arithmetic\(params\) raised UsageError"),
+        ({"arithmetic": lambda p: p.s("missing")}, r"arithmetic\(params\) raised UnknownParameter"),
     ],
 )
 def test_check_accelerator_spec_catches(changes: dict[str, Any], message: str) -> None:

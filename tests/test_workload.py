@@ -100,7 +100,7 @@ def test_hf_errors(tmp_path: Path) -> None:
     p.write_text("{not json")
     with pytest.raises(UsageError, match="malformed JSON"):
         workload_from_hf_config(p)
-    p.write_text(json.dumps({"model_type": "gpt2", "n_layer": 12}))
+    p.write_text(json.dumps({"model_type": "vit", "n_layer": 12}))
     with pytest.raises(UsageError, match="not a supported encoder"):
         workload_from_hf_config(p)
     p.write_text(json.dumps({"model_type": "bert", "hidden_size": 768}))

@@ -118,9 +118,9 @@ def op_graph(
 ) -> OpGraph:
     """An operation-level graph: selected ops of one layer of ``workload``.
 
-    The result has ``level = Level.OP``, one layer, and ``within`` = the one-layer
-    model graph at the same point, so a model can place the whole layer (as the chip
-    that runs the model would) and cost only the ops given.
+    The result has ``level = Level.OP``, one layer, and ``within`` = the model graph at
+    the same point (every layer), so a model can place the whole model (as the chip that
+    runs it would) and cost only the ops given.
 
     ``softmax``
         The score softmax: ``rows`` score rows of length ``seq_len`` (default: every
@@ -134,7 +134,7 @@ def op_graph(
     if kind not in OP_LEVEL_KINDS:
         raise UsageError(f"unknown operation {kind!r}; choose one of {', '.join(OP_LEVEL_KINDS)}")
     one_layer = replace(workload, layers=1)
-    full = build_graph(one_layer, seq_len, batch)
+    full = build_graph(workload, seq_len, batch)
     ops: tuple[Op, ...]
     if kind == "mvm":
         k = workload.hidden if rows is None else rows

@@ -9,6 +9,12 @@ variable ``HASTILY_PURE_PYTHON=1`` is set. Both give identical results, bit for 
 The arithmetic (table format, exponent formula, score scaling, P.V, accumulation order) and
 the measured error bounds are specified in ``docs/kernels.md``.
 
+SIMD dispatch: one build holds a scalar, an AVX2 and an AVX-512 (F/DQ/BW/VL/VNNI) version of
+every kernel (``kernels/simd/``; aarch64 and other platforms: scalar only). At import the
+best level this CPU can execute is chosen (:func:`simd`); ``HASTILY_SIMD=scalar|avx2|avx512``
+asks for a lower one. A level the CPU cannot run (or an unknown name) is not used: the best
+level runs instead and :func:`backend` says why. Every level gives the same bits.
+
 Attributes
 ----------
 COMPILED : bool
@@ -17,12 +23,18 @@ IMPORT_ERROR : str or None
     Why they do not (the import error, or the pure-Python switch); None when COMPILED.
 PURE_PYTHON : bool
     True when ``HASTILY_PURE_PYTHON=1`` was set at import time.
+SIMD_LEVELS : tuple of str
+    Names of the SIMD levels, lowest first: ``("scalar", "avx2", "avx512")``.
+SIMD_REASON : str
+    Why ``HASTILY_SIMD`` was not followed ("" when it was, or was not set).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any, Literal
 
@@ -36,12 +48,17 @@ __all__ = [
     "COMPILED",
     "IMPORT_ERROR",
     "PURE_PYTHON",
+    "SIMD_LEVELS",
+    "SIMD_REASON",
     "attention_int8",
     "attention_scratch_bytes",
     "backend",
     "lut_exp",
     "quantize_int8",
     "reference",
+    "simd",
+    "simd_path",
+    "simd_paths",
     "softmax_lut",
     "softmax_scratch_bytes",
 ]
@@ -64,21 +81,91 @@ else:
         IMPORT_ERROR = f"{type(exc).__name__}: {exc}"
 COMPILED: bool = _attention is not None and _softmax is not None
 
+SIMD_LEVELS: tuple[str, ...] = ("scalar", "avx2", "avx512")
+
+
+def _runnable_levels() -> tuple[int, ...]:
+    """Levels compiled into this build that this CPU can execute, lowest first."""
+    if _softmax is None:
+        return ()
+    top = int(_softmax.cpu_level())
+    return tuple(int(lv) for lv in _softmax.compiled_levels() if int(lv) <= top)
+
+
+def _choose_level() -> tuple[int, str]:
+    """The level to run at import, and why it differs from what was asked ("" if it does not)."""
+    levels = _runnable_levels()
+    if not levels:
+        return 0, ""
+    best = levels[-1]
+    asked = os.environ.get("HASTILY_SIMD", "").strip().lower()
+    if not asked:
+        return best, ""
+    if asked not in SIMD_LEVELS:
+        return best, (f"HASTILY_SIMD={asked!r} ignored: expected one of "
+                      f"{', '.join(SIMD_LEVELS)}")
+    want = SIMD_LEVELS.index(asked)
+    if want not in levels:
+        return best, (f"HASTILY_SIMD={asked} ignored: this CPU or build cannot run it "
+                      f"(available: {', '.join(SIMD_LEVELS[lv] for lv in levels)})")
+    return want, ""
+
+
+_level, SIMD_REASON = _choose_level()
+
 Residual = Literal["none", "linear"]
 Softmax = Literal["lut", "exact"]
 
 
 def backend() -> str:
-    """Which implementation the public kernels run.
+    """Which implementation the public kernels run, with the SIMD path.
 
     Returns
     -------
     str
-        ``"cython+openmp"``, ``"cython"`` (compiled without OpenMP) or ``"numpy"``.
+        ``"cython+openmp/avx512"``, ``"cython+openmp/avx2"``, ``"cython+openmp/scalar"``
+        (``"cython/..."`` when compiled without OpenMP) or ``"numpy"``; when
+        ``HASTILY_SIMD`` asked for a path that could not be used, the reason follows in
+        parentheses, e.g. ``"cython+openmp/avx2 (HASTILY_SIMD=avx512 ignored: ...)"``.
     """
     if not COMPILED or _attention is None:
         return "numpy"
-    return "cython+openmp" if _attention.OPENMP else "cython"
+    name = ("cython+openmp" if _attention.OPENMP else "cython") + "/" + simd()
+    return f"{name} ({SIMD_REASON})" if SIMD_REASON else name
+
+
+def simd() -> str:
+    """The SIMD path the compiled kernels run: ``"scalar"``, ``"avx2"`` or ``"avx512"``
+    (``"none"`` on the NumPy backend)."""
+    return SIMD_LEVELS[_level] if COMPILED else "none"
+
+
+def simd_paths() -> tuple[str, ...]:
+    """Every SIMD path this build can run on this CPU, lowest first (empty on NumPy)."""
+    return tuple(SIMD_LEVELS[lv] for lv in _runnable_levels()) if COMPILED else ()
+
+
+@contextlib.contextmanager
+def simd_path(name: str) -> Iterator[None]:
+    """Run the compiled kernels on SIMD path ``name`` inside the ``with`` block.
+
+    For tests and benchmarks (every path in one process); it switches a module-level
+    setting, so do not use it while other threads call the kernels.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not in :func:`simd_paths` (unknown, not built, or not runnable here).
+    """
+    global _level
+    if name not in simd_paths():
+        raise ValueError(f"name: SIMD path {name!r} is not available here "
+                         f"(available: {', '.join(simd_paths()) or 'none'})")
+    old, _level = _level, SIMD_LEVELS.index(name)
+    try:
+        yield
+    finally:
+        _level = old
 
 
 def lut_exp(x: NDArray[np.floating[Any]], *, residual: Residual = "linear") -> NDArray[np.float64]:
@@ -120,7 +207,7 @@ def lut_exp(x: NDArray[np.floating[Any]], *, residual: Residual = "linear") -> N
     if not COMPILED or _softmax is None:
         return reference._exp_spec(np.maximum(xf, reference.X_FLUSH), mode)
     out = np.empty_like(xf)
-    _softmax.lut_exp(xf.reshape(-1), out.reshape(-1), reference.exp_table(mode), mode, 0)
+    _softmax.lut_exp(xf.reshape(-1), out.reshape(-1), reference.exp_table(mode), mode, 0, _level)
     return out
 
 
@@ -173,7 +260,9 @@ def softmax_lut(
         return reference.softmax_lut(s, sc, residual=residual)
     n = s.shape[-1]
     out = np.empty(s.shape, dtype=np.float32)
-    _softmax.softmax_lut(s.reshape(-1, n), sc, out.reshape(-1, n), reference.exp_table(mode), mode, nt)
+    _softmax.softmax_lut(
+        s.reshape(-1, n), sc, out.reshape(-1, n), reference.exp_table(mode), mode, nt, _level
+    )
     return out
 
 
@@ -257,6 +346,7 @@ def attention_int8(
         mode,
         out.reshape(-1, q.shape[-2], d),
         nt,
+        _level,
     )
     return out
 
@@ -273,7 +363,7 @@ def attention_scratch_bytes(
     if not COMPILED or _attention is None:
         return 0
     nt = _checks.threads(n_threads) or _default_threads()
-    return int(_attention.scratch_bytes(seq_q, seq_k, head_dim, nt))
+    return int(_attention.scratch_bytes(seq_q, seq_k, head_dim, nt, _level))
 
 
 def softmax_scratch_bytes(n: int, n_threads: int | None = None) -> int:

@@ -1,0 +1,188 @@
+"""Evaluate chunks of sweep points: the code every worker runs.
+
+A worker builds one :class:`Evaluator` per sweep (the plugin host, the
+configured accelerators, one :class:`Param` per axis value, a graph cache) and
+reuses it for every chunk it is given; a chunk comes back as the JSON Lines of
+its rows plus the chunk's own Pareto front, so the parent only writes bytes and
+merges small fronts.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from ..api import (
+    PluginHost,
+    build_graph,
+    configured_accelerator,
+    estimate_point,
+    parse_overrides,
+)
+from ..graph import OpGraph
+from ..host import RegisteredAccelerator
+from ..params import Param, ParamSet
+from ..results import Result
+from .grid import SweepSpec
+from .pareto import (
+    RESULT_METRICS,
+    Constraint,
+    FrontPoint,
+    Objective,
+    front_mask,
+    metric_of,
+    parse_constraint,
+    parse_objective,
+)
+
+#: Rows are one JSON object per line: compact separators, keys in the results schema's order.
+_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+
+@dataclass
+class ChunkResult:
+    """Points ``start`` to ``stop - 1``: their rows (UTF-8 JSON Lines) and the chunk's front."""
+
+    start: int
+    stop: int
+    data: bytes
+    counts: dict[str, int]
+    feasible: int
+    front: list[FrontPoint] = field(default_factory=list)
+
+
+class Evaluator:
+    """Everything that does not change between the points of one sweep."""
+
+    def __init__(self, spec: SweepSpec, host: PluginHost | None = None) -> None:
+        self.spec = spec
+        self.host = host or PluginHost(strict=spec.strict_plugins)
+        overrides = parse_overrides(self.host, spec.sets)
+        self.accels: list[tuple[RegisteredAccelerator, ParamSet, list[list[Param]]]] = []
+        for name in spec.accelerators:
+            reg, base = configured_accelerator(self.host, name, overrides)
+            base.values_json()  # cached once; every point's copy shares the unchanged fragments
+            per_axis = []
+            for ax in spec.axes_of(name):
+                p = base[ax.param]
+                # what ParamSet.override would store: source user, note naming the old value
+                per_axis.append([replace(p, value=v, source="user", note=f"set by user (was {p.value!r})")
+                                 for v in ax.values])
+            self.accels.append((reg, base, per_axis))
+        self.labels = [[ax.label for ax in spec.axes_of(name)] for name in spec.accelerators]
+        self.constraints: list[Constraint] = [parse_constraint(c) for c in spec.constraints]
+        self.objectives: list[Objective] = [parse_objective(o) for o in spec.objectives]
+        self._graphs: dict[tuple[int, int, int], OpGraph] = {}
+
+    def graph(self, wi: int, si: int, bi: int) -> OpGraph:
+        key = (wi, si, bi)
+        g = self._graphs.get(key)
+        if g is None:
+            s = self.spec
+            g = self._graphs[key] = build_graph(s.workloads[wi], s.seq_lens[si], s.batches[bi])
+        return g
+
+    def point(self, index: int) -> Result:
+        """The result of one point (for probes and resume checks)."""
+        return self._evaluate(*self.spec.decode(index))[0]
+
+    def _evaluate(self, wi: int, si: int, bi: int, ai: int, digits: tuple[int, ...]) -> tuple[Result, ParamSet]:
+        reg, base, per_axis = self.accels[ai]
+        params = base.replacing([per_axis[k][d] for k, d in enumerate(digits)]) if digits else base
+        # estimate_point never raises for the model's faults: they stay in their row
+        return estimate_point(reg, params, self.graph(wi, si, bi), numerics="off"), params
+
+    def feasible(self, row: dict[str, Any]) -> bool:
+        if row["status"] != "ok":
+            return False
+        for c in self.constraints:
+            v = metric_of(row, c.metric)
+            if v is None or not c.holds(v):
+                return False
+        return True
+
+    def front_point(self, index: int, row: dict[str, Any], ai: int, digits: tuple[int, ...]) -> FrontPoint | None:
+        values = []
+        for o in self.objectives:
+            v = metric_of(row, o.metric)
+            if v is None:
+                return None
+            values.append(v)
+        _, _, per_axis = self.accels[ai]
+        design = {label: per_axis[k][d].value for k, (label, d) in enumerate(zip(self.labels[ai], digits, strict=True))}
+        return FrontPoint(index, row["workload"], row["accelerator"], row["seq_len"], row["batch"],
+                          design, tuple(values), row["params_hash"])
+
+    def run_chunk(self, start: int, stop: int) -> ChunkResult:
+        lines: list[str] = []
+        counts = {"ok": 0, "error": 0, "unsupported": 0}
+        metrics = [(o.metric, o.metric in RESULT_METRICS) for o in self.objectives]
+        vectors: list[tuple[float, ...]] = []
+        where: list[tuple[int, dict[str, Any], int, tuple[int, ...]]] = []
+        feasible = 0
+        index = start
+        for wi, si, bi, ai, digits in self.spec.iter_range(start, stop):
+            result, params = self._evaluate(wi, si, bi, ai, digits)
+            row = result.to_dict()
+            lines.append(encode_row(row, params))
+            counts[row["status"]] += 1
+            if self.feasible(row):
+                feasible += 1
+                if metrics:
+                    extra = row["extra"]
+                    vec = tuple(row[m] if top else extra.get(m) for m, top in metrics)
+                    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vec):
+                        vectors.append(vec)
+                        where.append((index, row, ai, digits))
+            index += 1
+        lines.append("")
+        front: list[FrontPoint] = []
+        if vectors:
+            signs = np.array([-1.0 if o.maximise else 1.0 for o in self.objectives])
+            groups: dict[tuple[str, int, int], list[int]] = {}
+            for k, (_, row, _, _) in enumerate(where):
+                groups.setdefault((row["workload"], row["seq_len"], row["batch"]), []).append(k)
+            arr = np.array(vectors, dtype=float) * signs
+            for members in groups.values():
+                keep = front_mask(arr[members])
+                for k, kept in zip(members, keep, strict=True):
+                    if kept:
+                        fp = self.front_point(*where[k])
+                        assert fp is not None
+                        front.append(fp)
+        return ChunkResult(start, stop, "\n".join(lines).encode(), counts, feasible, front)
+
+
+def encode_row(row: dict[str, Any], params: ParamSet) -> str:
+    """``row`` as compact JSON (equal to ``_encode(row)``), its ``params`` object taken
+    from the parameter set's cached members instead of re-printing ~60 numbers per row.
+
+    ``,"params":null,`` cannot occur inside an encoded JSON string (quotes are escaped
+    there), so the one occurrence is the placeholder.
+    """
+    text = _encode({**row, "params": None})
+    return text.replace(',"params":null,', f',"params":{params.to_json()},', 1)
+
+
+# -- worker side: one evaluator per sweep per process ------------------------------------
+
+_EVALUATORS: dict[str, Evaluator] = {}
+
+
+def evaluate_chunk(spec: SweepSpec, start: int, stop: int) -> ChunkResult:
+    """Task function for every executor: a process keeps one evaluator per sweep."""
+    key = spec.digest() + repr((spec.constraints, spec.objectives, spec.strict_plugins))
+    ev = _EVALUATORS.get(key)
+    if ev is None:
+        _EVALUATORS.clear()  # one sweep at a time per worker: bounded memory
+        ev = _EVALUATORS[key] = Evaluator(spec)
+    return ev.run_chunk(start, stop)
+
+
+def ignore_sigint() -> None:
+    """Pool initializer: Ctrl-C reaches the whole process group; only the parent handles it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -1,0 +1,176 @@
+"""Where chunks run: this process, local worker processes, or a Dask cluster.
+
+Every executor runs the same task, :func:`~hastily_bench.sweep.engine.evaluate_chunk`,
+and hands back futures; the parent writes the rows in point order whatever order
+they finish in, so the output does not depend on the executor.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from ..errors import UsageError
+from .engine import ChunkResult, Evaluator, evaluate_chunk, ignore_sigint
+from .grid import SweepSpec
+
+EXECUTORS = ("local", "dask")
+
+
+class Executor(Protocol):
+    """Submit chunks, wait for some to finish, shut down."""
+
+    workers: int
+    description: str
+
+    def submit(self, start: int, stop: int) -> Any: ...
+
+    def wait_first(self, futures: Iterable[Any], timeout: float) -> set[Any]:
+        """Some finished futures, or an empty set after ``timeout`` seconds."""
+        ...
+
+    def result(self, future: Any) -> ChunkResult: ...
+
+    def close(self, *, cancel: bool) -> None: ...
+
+
+class InProcessExecutor:
+    """``--jobs 1``: no worker processes, no pickling."""
+
+    description = "local, in-process"
+
+    def __init__(self, spec: SweepSpec, evaluator: Evaluator) -> None:
+        self.workers = 1
+        self._ev = evaluator
+
+    def submit(self, start: int, stop: int) -> cf.Future[ChunkResult]:
+        fut: cf.Future[ChunkResult] = cf.Future()
+        fut.set_result(self._ev.run_chunk(start, stop))
+        return fut
+
+    def wait_first(self, futures: Iterable[Any], timeout: float) -> set[Any]:
+        return set(futures)
+
+    def result(self, future: Any) -> ChunkResult:
+        r: ChunkResult = future.result()
+        return r
+
+    def close(self, *, cancel: bool) -> None:
+        pass
+
+
+class LocalExecutor:
+    """``--jobs N``: N worker processes on this machine."""
+
+    def __init__(self, spec: SweepSpec, jobs: int) -> None:
+        self.workers = jobs
+        self.description = f"local, {jobs} processes"
+        self._spec = spec
+        # forkserver, not fork: the parent runs threads (the progress bar), and forking a
+        # threaded process can deadlock; the server imports the package once, workers fork
+        # from it already warm
+        ctx: Any
+        if "forkserver" in multiprocessing.get_all_start_methods():
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["hastily_bench.sweep.engine", "hastily_bench.plugins.cim",
+                                        "hastily_bench.plugins.gpu"])
+        else:  # pragma: no cover - Windows
+            ctx = multiprocessing.get_context("spawn")
+        self._pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=ignore_sigint)
+
+    def submit(self, start: int, stop: int) -> cf.Future[ChunkResult]:
+        return self._pool.submit(evaluate_chunk, self._spec, start, stop)
+
+    def wait_first(self, futures: Iterable[Any], timeout: float) -> set[Any]:
+        done, _ = cf.wait(list(futures), timeout=timeout, return_when=cf.FIRST_COMPLETED)
+        return done
+
+    def result(self, future: Any) -> ChunkResult:
+        r: ChunkResult = future.result()
+        return r
+
+    def close(self, *, cancel: bool) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=cancel)
+
+
+class DaskExecutor:
+    """``--executor dask``: a Dask distributed cluster, or a local one without ``--scheduler``."""
+
+    def __init__(self, spec: SweepSpec, jobs: int, scheduler: str | None) -> None:
+        try:
+            from distributed import (  # untyped: calls below are checked by tests
+                Client,
+                LocalCluster,
+            )
+        except ImportError:
+            raise UsageError("--executor dask needs dask.distributed: "
+                             "pip install 'hastily-bench[dask]'") from None
+        self._cluster: Any = None
+        try:
+            if scheduler:
+                self._client = Client(scheduler, timeout="10s")
+            else:
+                self._cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                             dashboard_address=":0", silence_logs=40)
+                self._client = Client(self._cluster)
+        except (OSError, TimeoutError) as exc:
+            raise UsageError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+        info = self._client.scheduler_info()
+        self.workers = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
+        where = scheduler or "local cluster"
+        self.description = f"dask, {where}, {self.workers} worker threads"
+        # the spec travels once per worker, not once per task
+        [self._spec] = self._client.scatter([spec], broadcast=True)
+
+    def submit(self, start: int, stop: int) -> Any:
+        return self._client.submit(evaluate_chunk, self._spec, start, stop, pure=False)
+
+    def wait_first(self, futures: Iterable[Any], timeout: float) -> set[Any]:
+        from distributed import wait
+
+        try:
+            done, _ = wait(list(futures), timeout=timeout, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            return set()
+        return set(done)
+
+    def result(self, future: Any) -> ChunkResult:
+        r: ChunkResult = future.result()
+        return r
+
+    def close(self, *, cancel: bool) -> None:
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def default_jobs() -> int:
+    """The machine's cores available to this process."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def check_executor(kind: str, *, jobs: int | None, scheduler: str | None) -> None:
+    """Refuse bad executor options (before any work)."""
+    if kind not in EXECUTORS:
+        raise UsageError(f"--executor must be one of {', '.join(EXECUTORS)}, got {kind!r}")
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"--jobs must be >= 1, got {jobs}")
+    if scheduler and kind != "dask":
+        raise UsageError("--scheduler needs --executor dask")
+
+
+def make_executor(kind: str, spec: SweepSpec, evaluator: Evaluator, *, jobs: int | None,
+                  scheduler: str | None) -> Executor:
+    check_executor(kind, jobs=jobs, scheduler=scheduler)
+    n = jobs or default_jobs()
+    if kind == "dask":
+        return DaskExecutor(spec, n, scheduler)
+    if n == 1:
+        return InProcessExecutor(spec, evaluator)
+    return LocalExecutor(spec, n)

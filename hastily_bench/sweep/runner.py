@@ -1,0 +1,482 @@
+"""Run a sweep: validate, stream rows to disk in point order, keep the front, resume.
+
+Output is two files: ``NAME.jsonl``, one results row per line in point order
+(each row exactly what ``run --numerics off -f json`` gives for that point), and
+``NAME.summary.json``: the sweep's definition, counts, Pareto front and
+provenance. Rows are appended one chunk per ``write`` as soon as every earlier
+chunk is written, so an interrupted sweep leaves a prefix of the full output;
+``--resume`` checks that the file belongs to the same sweep, checks its last row
+by recomputing it, and continues after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from .. import api
+from ..errors import HastilyError, UsageError
+from ..graph import check_point
+from ..host import PluginHost
+from ..params import load_json
+from ..results import Result, RunDocument, check_output_path, write_atomic
+from ..workload import Workload
+from .engine import Evaluator
+from .executors import make_executor
+from .grid import MAX_POINTS, Axis, SweepSpec, make_axis, parse_axis_text
+from .pareto import (
+    DEFAULT_OBJECTIVES,
+    FrontAccumulator,
+    FrontPoint,
+    check_metrics,
+    parse_constraint,
+    parse_objective,
+)
+
+SUMMARY_SCHEMA_VERSION = 1
+SUMMARY_KIND = "hastily-bench sweep"
+DEFAULT_SEQ_LENS = (1024,)
+ProgressFn = Callable[[int, int], None]
+
+
+class SweepInterrupted(Exception):
+    """Raised in the parent by a second SIGINT/SIGTERM: stop waiting for running chunks."""
+
+
+#: Seconds between checks for a signal while waiting for chunks.
+WAIT_S = 0.2
+
+
+def summary_path(output: Path) -> Path:
+    """``sweep.jsonl`` -> ``sweep.summary.json``."""
+    return output.with_name(output.stem + ".summary.json")
+
+
+def prepare(
+    host: PluginHost,
+    *,
+    workloads: Sequence[str],
+    accelerators: Sequence[str] = (),
+    seq_lens: Sequence[int] = (),
+    batches: Sequence[int] = (),
+    sets: Sequence[str] = (),
+    grid: Sequence[str] = (),
+    constraints: Sequence[str] = (),
+    objectives: Sequence[str] = (),
+) -> tuple[SweepSpec, Evaluator]:
+    """Check every input and build the spec; nothing runs but one probe point per accelerator.
+
+    Raises :class:`UsageError` naming the first mistake.
+    """
+    if not workloads:
+        raise UsageError("no workload given")
+    resolved: list[Workload] = []
+    for arg in dict.fromkeys(workloads):
+        w = api.resolve_workload(host, arg)
+        if any(o.name == w.name for o in resolved):
+            raise UsageError(f"two workloads are named {w.name!r}; results are keyed by name")
+        resolved.append(w)
+    accels = list(dict.fromkeys(accelerators or host.default_accelerators()))
+    if not accels:
+        raise UsageError("no accelerator selected and no default accelerator is registered")
+    for a in accels:
+        host.accelerator(a)
+    lens = list(dict.fromkeys(seq_lens or DEFAULT_SEQ_LENS))
+    bs = list(dict.fromkeys(batches or (1,)))
+    for s in lens:
+        check_point(s, 1)
+    for b in bs:
+        check_point(1, b)
+    overrides = api.parse_overrides(host, sets)
+    for name in overrides:
+        if name not in accels:
+            raise UsageError(f"--set names accelerator {name!r}, which is not part of this sweep")
+    axes: list[Axis] = []
+    for item in grid:
+        accel, param, texts = parse_axis_text(item)
+        if accel not in accels:
+            host.accelerator(accel)  # unknown: suggestion
+            raise UsageError(f"--grid {accel}.{param}: accelerator {accel!r} is not part of this "
+                             f"sweep ({', '.join(accels)}); add it with -a {accel}")
+        p = host.accelerator(accel).spec.params[param]  # unknown: suggestion
+        if param in overrides.get(accel, {}):
+            raise UsageError(f"{accel}.{param} is both set (--set) and swept (--grid)")
+        if any(a.accelerator == accel and a.param == param for a in axes):
+            raise UsageError(f"--grid {accel}.{param} given twice")
+        axes.append(make_axis(p, accel, texts, f"--grid {accel}.{param}"))
+    cons = [parse_constraint(c) for c in constraints]
+    objs = [parse_objective(o) for o in objectives]
+    spec = SweepSpec(tuple(resolved), tuple(accels), tuple(lens), tuple(bs), tuple(sets),
+                     tuple(axes), tuple(str(c) for c in cons), tuple(str(o) for o in objs),
+                     strict_plugins=host.strict)
+    if spec.total > MAX_POINTS:
+        raise UsageError(f"the sweep has {spec.total:,} points, more than {MAX_POINTS:,}")
+    # probe: the first design of every accelerator, to check metric names before any output
+    ev = Evaluator(spec, host)
+    probes = []
+    offset = 0
+    for a, size in zip(accels, spec._sizes, strict=True):
+        r = ev.point(offset)
+        offset += size
+        if r.ok:
+            probes.append((a, r.to_dict()))
+    names = [c.metric for c in cons] + [o.metric for o in objs]
+    for a, row in probes:
+        check_metrics(names, row, a)
+    if not objs:
+        defaults = [parse_objective(o) for o in DEFAULT_OBJECTIVES]
+        usable = []
+        for o in defaults:
+            try:
+                for a, row in probes:
+                    check_metrics([o.metric], row, a)
+            except UsageError:
+                continue
+            usable.append(str(o))
+        spec = SweepSpec(spec.workloads, spec.accelerators, spec.seq_lens, spec.batches, spec.sets,
+                         spec.axes, spec.constraints, tuple(usable), strict_plugins=host.strict)
+        ev = Evaluator(spec, host)
+    return spec, ev
+
+
+@dataclass
+class SweepState:
+    """Counts and front of the rows written so far."""
+
+    done: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: {"ok": 0, "error": 0, "unsupported": 0})
+    feasible: int = 0
+
+
+@dataclass
+class SweepOutcome:
+    output: Path
+    summary: Path
+    total: int
+    done: int
+    skipped: int
+    status: str  # complete | interrupted
+    counts: dict[str, int]
+    feasible: int
+    front: list[FrontPoint]
+    elapsed_s: float
+    points_per_s: float
+    executor: str
+    summary_doc: dict[str, Any]
+
+
+def _chunks(start: int, total: int, size: int) -> Iterator[tuple[int, int]]:
+    for s in range(start, total, size):
+        yield s, min(total, s + size)
+
+
+def _chunk_size(total: int, workers: int) -> int:
+    return max(64, min(2048, math.ceil(total / (workers * 8))))
+
+
+def _check_resume(output: Path, summary: Path, spec: SweepSpec, ev: Evaluator,
+                  objectives: Sequence[str], constraints: Sequence[str]) -> tuple[SweepState, list[FrontPoint]]:
+    """Validate an existing output for ``--resume``; truncate a torn last line."""
+    if not summary.exists():
+        raise UsageError(f"{output}: no {summary.name} next to it, so it cannot be resumed; "
+                         "remove it or use --overwrite")
+    doc = load_json(summary)
+    if not isinstance(doc, dict) or doc.get("kind") != SUMMARY_KIND:
+        raise UsageError(f"{summary}: not a sweep summary")
+    if doc.get("spec_digest") != spec.digest():
+        raise UsageError(f"{output}: written by a different sweep (other workloads, lengths, "
+                         "accelerators, --set or --grid); use --overwrite or another -o")
+    done, last = _trim_and_count(output)
+    if done > spec.total:
+        raise UsageError(f"{output}: has {done} rows, the sweep only {spec.total}")
+    if done:
+        expect = json.JSONEncoder(separators=(",", ":")).encode(ev.point(done - 1).to_dict()).encode()
+        if last != expect:
+            raise UsageError(f"{output}: its last row differs from this sweep's point {done - 1} "
+                             "(a different model version?); use --overwrite")
+    same_scoring = (list(doc.get("objectives", [])) == list(objectives)
+                    and list(doc.get("constraints", [])) == list(constraints))
+    if doc.get("done") == done and same_scoring and isinstance(doc.get("front"), list):
+        state = SweepState(done, dict(doc["counts"]), int(doc["feasible"]))
+        return state, [FrontPoint.from_dict(p) for p in doc["front"]]
+    # the summary is older than the rows (the sweep was killed): rescan the rows
+    state = SweepState(done)
+    front = FrontAccumulator([parse_objective(o) for o in objectives])
+    pending: list[FrontPoint] = []
+    for index, row in enumerate(read_rows(output)):
+        state.counts[row["status"]] += 1
+        if ev.feasible(row):
+            state.feasible += 1
+            *_, ai, digits = spec.decode(index)
+            fp = ev.front_point(index, row, ai, digits) if ev.objectives else None
+            if fp is not None:
+                pending.append(fp)
+                if len(pending) >= 4096:
+                    front.add(pending)
+                    pending = []
+    front.add(pending)
+    return state, front.points()
+
+
+_BLOCK = 1 << 20
+
+
+def _newline_before(fh: Any, pos: int) -> int:
+    """Offset just after the last newline before ``pos`` (0 when there is none)."""
+    end = pos
+    while end > 0:
+        start = max(0, end - _BLOCK)
+        fh.seek(start)
+        k: int = fh.read(end - start).rfind(b"\n")
+        if k >= 0:
+            return start + k + 1
+        end = start
+    return 0
+
+
+def _trim_and_count(path: Path) -> tuple[int, bytes]:
+    """Drop a torn last line; return (complete lines, last line), reading in blocks."""
+    with open(path, "rb+") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        end = _newline_before(fh, size)
+        if end != size:
+            fh.truncate(end)
+        fh.seek(0)
+        lines = pos = 0
+        while pos < end:
+            block = fh.read(min(_BLOCK, end - pos))
+            pos += len(block)
+            lines += block.count(b"\n")
+        last = b""
+        if lines:
+            begin = _newline_before(fh, end - 1)
+            fh.seek(begin)
+            last = fh.read(end - 1 - begin)
+        return lines, last
+
+
+def run_sweep(
+    spec: SweepSpec,
+    evaluator: Evaluator,
+    *,
+    output: Path,
+    executor: str = "local",
+    jobs: int | None = None,
+    scheduler: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    chunk_size: int | None = None,
+    progress: ProgressFn | None = None,
+    command: Sequence[str] | None = None,
+) -> SweepOutcome:
+    """Run ``spec``, writing rows to ``output`` and the summary next to it.
+
+    Ctrl-C (SIGINT) and SIGTERM stop submitting work, write every chunk that
+    finished in order, and return with status ``interrupted``.
+    """
+    output = check_output_path(output)
+    summary = summary_path(output)
+    if chunk_size is not None and chunk_size < 1:
+        raise UsageError(f"--chunk-size must be >= 1, got {chunk_size}")
+    host = evaluator.host
+    objectives = [parse_objective(o) for o in spec.objectives]
+    front = FrontAccumulator(objectives)
+    if output.exists() and resume:
+        state, previous = _check_resume(output, summary, spec, evaluator, spec.objectives,
+                                        spec.constraints)
+        front.add(previous)
+    elif output.exists() and not overwrite:
+        raise UsageError(f"{output}: exists; use --resume to continue that sweep or --overwrite "
+                         "to start again")
+    else:
+        state = SweepState()
+    skipped = state.done
+    meta = api.metadata(host, numerics="off", command=command)
+    # a bad executor option or an unreachable scheduler fails before anything is written
+    ex = make_executor(executor, spec, evaluator, jobs=jobs, scheduler=scheduler)
+    if not skipped:
+        output.write_bytes(b"")
+    size = chunk_size or _chunk_size(spec.total - state.done, ex.workers)
+    started = time.perf_counter()
+
+    def summary_doc(status: str) -> dict[str, Any]:
+        elapsed = time.perf_counter() - started
+        new = state.done - skipped
+        return {
+            "schema_version": SUMMARY_SCHEMA_VERSION,
+            "kind": SUMMARY_KIND,
+            "status": status,
+            "rows": output.name,
+            "spec_digest": spec.digest(),
+            "total": spec.total,
+            "done": state.done,
+            "counts": dict(state.counts),
+            "feasible": state.feasible,
+            "constraints": list(spec.constraints),
+            "objectives": list(spec.objectives),
+            "front": [p.to_dict(objectives) for p in front.points()],
+            "spec": spec.to_dict(),
+            "executor": {"description": ex.description, "workers": ex.workers, "chunk_size": size},
+            "session": {"resumed_at": skipped, "points": new, "elapsed_s": round(elapsed, 3),
+                        "points_per_s": round(new / elapsed, 1) if elapsed > 0 else None},
+            "metadata": meta,
+        }
+
+    write_atomic(summary, json.dumps(summary_doc("running"), indent=2) + "\n")
+    # The first SIGINT/SIGTERM only sets a flag, checked between chunks, so a signal can
+    # never land between writing a chunk and counting it; a second one aborts the wait.
+    signals = [0]
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        signals[0] += 1
+        if signals[0] > 1:
+            raise SweepInterrupted()
+
+    handled = (signal.SIGINT, signal.SIGTERM)
+    old = {}
+    if threading.current_thread() is threading.main_thread():
+        old = {s: signal.getsignal(s) for s in handled}
+        for s in handled:
+            signal.signal(s, on_signal)
+    fd = os.open(output, os.O_WRONLY | os.O_APPEND)
+    ready: dict[int, Any] = {}
+    inflight: dict[Any, int] = {}
+    window = 2 * ex.workers + 2
+    failure = ""
+
+    def commit() -> None:
+        while state.done in ready:
+            r = ready.pop(state.done)
+            os.write(fd, r.data)
+            for k, v in r.counts.items():
+                state.counts[k] += v
+            state.feasible += r.feasible
+            front.add(r.front)
+            state.done = r.stop
+            if progress is not None:
+                progress(state.done, spec.total)
+
+    def collect() -> None:
+        for fut in ex.wait_first(inflight, WAIT_S):
+            ready[inflight.pop(fut)] = ex.result(fut)
+        commit()
+
+    try:
+        if progress is not None:
+            progress(state.done, spec.total)
+        try:
+            for start, stop in _chunks(state.done, spec.total, size):
+                while len(inflight) >= window and not signals[0]:
+                    collect()
+                if signals[0]:
+                    break
+                inflight[ex.submit(start, stop)] = start
+            # finish what is running (chunks are short); a second signal gives up waiting
+            while inflight:
+                collect()
+        except (KeyboardInterrupt, SweepInterrupted):
+            signals[0] = max(signals[0], 1)
+        except Exception as exc:  # a worker died (killed, out of memory) or the cluster went away
+            failure = (f"{type(exc).__name__}: {exc}".strip().splitlines()[0].rstrip(".")
+                       if str(exc) else type(exc).__name__)
+    finally:
+        os.close(fd)
+        for s, h in old.items():
+            signal.signal(s, h)
+        with contextlib.suppress(KeyboardInterrupt, SweepInterrupted):  # yet another signal
+            ex.close(cancel=True)
+        status = "interrupted" if signals[0] or state.done < spec.total else "complete"
+        doc = summary_doc(status)
+        if failure:
+            doc["failure"] = failure
+        write_atomic(summary, json.dumps(doc, indent=2) + "\n")
+    if failure:
+        raise HastilyError(f"the sweep stopped: {failure}; {state.done:,} of {spec.total:,} points "
+                           f"are written to {output}, and --resume continues from there")
+    elapsed = time.perf_counter() - started
+    new = state.done - skipped
+    return SweepOutcome(output, summary, spec.total, state.done, skipped, status, dict(state.counts),
+                        state.feasible, front.points(), elapsed, new / elapsed if elapsed > 0 else 0.0,
+                        ex.description, doc)
+
+
+def load_summary(path: Path | str) -> dict[str, Any]:
+    """A sweep summary (``*.summary.json``), or the summary next to a ``*.jsonl``."""
+    p = Path(path)
+    if p.suffix == ".jsonl":
+        p = summary_path(p)
+    doc = load_json(p)
+    if not isinstance(doc, dict) or doc.get("kind") != SUMMARY_KIND:
+        raise UsageError(f"{p}: not a sweep summary")
+    if doc.get("schema_version") != SUMMARY_SCHEMA_VERSION:
+        raise UsageError(f"{p}: schema_version {doc.get('schema_version')!r} is not supported "
+                         f"(expected {SUMMARY_SCHEMA_VERSION})")
+    return doc
+
+
+def is_sweep_output(path: Path | str) -> bool:
+    """Does ``path`` name a sweep's rows or summary (for ``plot``)?"""
+    p = Path(path)
+    if p.suffix == ".jsonl":
+        return True
+    if not p.name.endswith(".summary.json") or not p.is_file():
+        return False
+    try:
+        doc = load_json(p)
+    except UsageError:
+        return False
+    return isinstance(doc, dict) and doc.get("kind") == SUMMARY_KIND
+
+
+def read_rows(path: Path | str) -> Iterator[dict[str, Any]]:
+    """The rows of a sweep's ``.jsonl``, one at a time (constant memory)."""
+    p = Path(path)
+    try:
+        fh = open(p, "rb")  # noqa: SIM115 - a generator: closed by the with below
+    except OSError as exc:
+        raise UsageError(f"{p}: cannot read ({exc.strerror})") from None
+    with fh:
+        for n, line in enumerate(fh, 1):
+            if not line.endswith(b"\n"):
+                break  # a torn last line of an interrupted sweep
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"{p}: line {n}: malformed JSON ({exc.msg})") from None
+
+
+def design_label(row: Mapping[str, Any], axes: Sequence[Mapping[str, Any]]) -> str:
+    """``hastily(vfu_lanes=16,clock_hz=1e9)``: the accelerator and its swept values (no
+    square brackets: rich would read them as markup)."""
+    params = row.get("params", {})
+    parts = [f"{ax['param']}={params.get(ax['param'])!r}".replace("'", "")
+             for ax in axes if ax.get("accelerator") == row.get("accelerator")]
+    return f"{row['accelerator']}({','.join(parts)})" if parts else str(row["accelerator"])
+
+
+def load_sweep_document(path: Path | str) -> RunDocument:
+    """A sweep's rows as a results document, for ``compare`` and the ``run`` figures.
+
+    Each design becomes its own accelerator name (``hastily(vfu_lanes=16)``), so two
+    sweeps of the same grid compare design by design. Reads every row into memory.
+    """
+    p = Path(path)
+    summary = load_summary(p)
+    axes = summary.get("spec", {}).get("grid", [])
+    results = []
+    for n, row in enumerate(read_rows(p), 1):
+        try:
+            results.append(Result.from_dict({**row, "accelerator": design_label(row, axes)}))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageError(f"{p}: line {n}: malformed result ({exc})") from None
+    return RunDocument(results=tuple(results), metadata=dict(summary.get("metadata", {})))

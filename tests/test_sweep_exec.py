@@ -1,0 +1,163 @@
+"""Sweep executors give identical rows; a sweep interrupted by a signal resumes; the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from hastily_bench.sweep import prepare, read_rows, run_sweep
+from hastily_bench.sweep.engine import Evaluator, _encode
+
+
+def _swept_names() -> tuple[str, str, str]:
+    """The VFU width, clock and ADC resolution parameters of the built-in CIM model, looked up
+    (the model's parameter names change between model versions)."""
+    from hastily_bench.host import PluginHost
+
+    params = PluginHost(autoload=False).accelerator("hastily").spec.params
+
+    def pick(*names: str) -> str:
+        return next(n for n in names if n in params)
+
+    return pick("vfu_lanes"), pick("clock_hz", "chip_clock_hz"), pick("adc_bits")
+
+
+LANES, CLOCK, ADC = _swept_names()
+GRID = [f"hastily.{LANES}=8:64:x2", f"hastily.{CLOCK}=0.5e9:2e9:4"]
+
+
+@pytest.fixture(scope="module")
+def small(host):  # type: ignore[no-untyped-def]
+    return prepare(host, workloads=["bert-tiny", "bert-mini"], accelerators=["hastily", "a40-tensorrt"],
+                   seq_lens=[128, 512], grid=GRID)
+
+
+def test_local_executors_write_identical_rows(small, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    spec, ev = small
+    one = run_sweep(spec, ev, output=tmp_path / "j1.jsonl", jobs=1)
+    two = run_sweep(spec, ev, output=tmp_path / "j2.jsonl", jobs=2, chunk_size=3)
+    assert one.done == two.done == spec.total == 2 * 2 * (16 + 1)
+    assert (tmp_path / "j1.jsonl").read_bytes() == (tmp_path / "j2.jsonl").read_bytes()
+    assert [p.index for p in one.front] == [p.index for p in two.front]
+    assert "2 processes" in two.executor
+
+
+def test_dask_local_cluster_writes_identical_rows(small, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("distributed", reason="needs the dask extra (part of the test extra)")
+    spec, ev = small
+    one = run_sweep(spec, ev, output=tmp_path / "j1.jsonl", jobs=1)
+    dask = run_sweep(spec, ev, output=tmp_path / "dask.jsonl", executor="dask", jobs=2, chunk_size=5)
+    assert dask.status == "complete" and dask.executor.startswith("dask, local cluster")
+    assert (tmp_path / "j1.jsonl").read_bytes() == (tmp_path / "dask.jsonl").read_bytes()
+    assert [p.index for p in one.front] == [p.index for p in dask.front]
+
+
+def _cli(*args: str, **kw) -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
+    env = {**os.environ, "HASTILY_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    # not from the repository root: there `-m` would import the source tree, not the
+    # installed package with its compiled kernels (CI installs non-editable)
+    kw.setdefault("cwd", tempfile.gettempdir())
+    return subprocess.Popen([sys.executable, "-m", "hastily_bench.cli", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+SWEEP_GRID = (f"hastily.{LANES}=8:128:x2", f"hastily.{CLOCK}=0.5e9:2e9:20", f"hastily.{ADC}=4:8:+1")
+SWEEP_ARGS = ("sweep", "bert-tiny", "-a", "hastily", "-l", "128", "-l", "256",
+              *(x for g in SWEEP_GRID for x in ("-g", g)), "--chunk-size", "25", "--top", "0")
+
+
+@pytest.mark.parametrize(("sig", "jobs"), [(signal.SIGINT, "2"), (signal.SIGTERM, "1")])
+def test_interrupted_sweep_leaves_valid_rows_and_resumes(sig: int, jobs: str, tmp_path: Path, host) -> None:  # type: ignore[no-untyped-def]
+    """Ctrl-C with worker processes, SIGTERM in-process: a valid prefix, then --resume."""
+    out = tmp_path / "s.jsonl"
+    proc = _cli(*SWEEP_ARGS, "-j", jobs, "-o", str(out))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size == 0):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"--resume" in err and b"Traceback" not in err
+    summary = json.loads((tmp_path / "s.summary.json").read_text())
+    partial = out.read_bytes()
+    done = partial.count(b"\n")
+    assert summary["status"] == "interrupted" and summary["done"] == done and partial.endswith(b"\n")
+    total = summary["total"]
+    assert 0 < done < total == 2 * 5 * 20 * 5
+    # rerun the same command with --resume: it continues after the last row
+    proc = _cli(*SWEEP_ARGS, "-j", jobs, "-o", str(out), "--resume")
+    stdout, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert f"{total - done:,} now, {done:,} resumed".encode() in stdout
+    data = out.read_bytes()
+    assert data.startswith(partial) and data.count(b"\n") == total
+    # spot-check rows (around the resume point, and spread over the sweep) against a fresh evaluation
+    spec, _ = prepare(host, workloads=["bert-tiny"], accelerators=["hastily"], seq_lens=[128, 256],
+                      grid=list(SWEEP_GRID))
+    ev = Evaluator(spec, host)
+    lines = data.splitlines()
+    for i in sorted({*range(max(0, done - 3), min(total, done + 3)), *range(0, total, 97), total - 1}):
+        assert lines[i] == _encode(ev.point(i).to_dict()).encode(), i
+    assert json.loads((tmp_path / "s.summary.json").read_text())["status"] == "complete"
+
+
+def test_cli_sweep_table_plot_and_errors(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "s.jsonl"
+    r = cli("sweep", "bert-tiny", "-a", "hastily", "-l", "128", "-l", "256", "-g", f"hastily.{LANES}=8:64:x2",
+            "-g", f"hastily.{CLOCK}=0.5e9:2e9:3", "-c", "area_mm2 <= 1e6", "-o", str(out), "-j", "1",
+            "--plot", str(tmp_path / "fig"))
+    assert r.code == 0, r
+    assert "Pareto front · bert-tiny · l=128" in r.out and LANES in r.out and "24 of 24 points" in r.out
+    assert (tmp_path / "fig" / "pareto.png").stat().st_size > 0
+    r = cli("plot", str(tmp_path / "s.summary.json"), "-o", str(tmp_path / "fig2"))
+    assert r.code == 0, r
+    assert (tmp_path / "fig2" / "pareto.svg").exists()
+    rows = list(read_rows(out))
+    assert len(rows) == 24
+    # one line on stderr, exit 2, nothing written
+    for args in (("-g", f"hastily.{LANES}=8:64:x1"), ("-g", "hastily.nope=1,2"), ("-c", "area <> 3"),
+                 ("--objective", "max:bogus"), ("--executor", "ray"), ("--scheduler", "tcp://x:1")):
+        bad = tmp_path / "bad.jsonl"
+        r = cli("sweep", "bert-tiny", "-a", "hastily", *args, "-o", str(bad))
+        assert r.code == 2, (args, r)
+        assert len(r.err.strip().splitlines()) == 1 and not bad.exists(), (args, r)
+    r = cli("sweep", "bert-tiny", "-a", "hastily", "-g", f"hastily.{LANES}=8,16", "-o", str(out))
+    assert r.code == 2 and "--resume" in r.err
+    r = cli("sweep", "bert-tiny", "-a", "hastily", "-g", f"hastily.{LANES}=8,16", "-o", str(out), "--resume")
+    assert r.code == 2 and "different sweep" in r.err
+
+
+def test_cli_sweep_file(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    f = tmp_path / "space.toml"
+    f.write_text('schema_version = 1\nworkloads = ["bert-tiny"]\naccelerators = ["hastily"]\n'
+                 'seq_lens = [128]\nconstraints = ["latency_s <= 1"]\n'
+                 'objectives = ["max:tops_per_w", "min:latency_s"]\n'
+                 f'[grid]\n"hastily.{LANES}" = "8:32:x2"\n')
+    r = cli("sweep", str(f), "-o", str(tmp_path / "s.jsonl"), "-j", "1", "-f", "json")
+    assert r.code == 0, r
+    doc = json.loads(r.out)
+    assert doc["done"] == 3 and doc["objectives"] == ["max:tops_per_w", "min:latency_s"]
+    assert doc["front"] and all(set(p["design"]) == {f"hastily.{LANES}"} for p in doc["front"])
+
+
+def test_compare_reads_sweeps_design_by_design(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    args = ("sweep", "bert-tiny", "-a", "hastily", "-a", "a40-tensorrt", "-l", "128",
+            "-g", f"hastily.{LANES}=8,16", "-j", "1", "--top", "0")
+    assert cli(*args, "-o", str(tmp_path / "a.jsonl")).code == 0
+    assert cli(*args, "-o", str(tmp_path / "b.jsonl")).code == 0
+    r = cli("compare", str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl"), "-f", "json")
+    assert r.code == 0, r
+    points = json.loads(r.out)["points"]
+    assert len(points) == 3 and {p["accelerator"] for p in points} == {
+        f"hastily({LANES}=8)", f"hastily({LANES}=16)", "a40-tensorrt"}
+    assert all(p["verdict"] == "unchanged" for p in points)
