@@ -835,10 +835,10 @@ def accuracy(
     from .accuracy import report as acc_report
 
     host = State.host()
-    if output is not None:
-        check_output_path(output)
+    dest = _dest(output)
+    hio.check_outputs([dest], inputs=[model] if model is not None else [])
     selection = acc.resolve(accelerator or (), host, set_ or ())
-    fmt_ = _infer_format(fmt, output)
+    fmt_ = _infer_format(fmt, dest)
     with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True,
                   disable=not err.is_terminal) as progress:
@@ -851,17 +851,13 @@ def accuracy(
 
         doc = acc.study(selection, model=model, sentences=sentences, progress=tick)
     if fmt_ is Format.json:
-        _emit(acc_report.render_json(doc), output)
+        _emit(acc_report.render_json(doc), dest)
     elif fmt_ is Format.csv:
-        _emit(acc_report.render_csv(doc), output)
+        _emit(acc_report.render_csv(doc), dest)
     elif fmt_ is Format.markdown:
-        _emit(acc_report.render_markdown(doc), output)
-    elif output is None:
-        acc_report.render_table(doc, out)
+        _emit(acc_report.render_markdown(doc), dest)
     else:
-        rec = Console(record=True, width=200, file=io.StringIO())
-        acc_report.render_table(doc, rec)
-        _emit(rec.export_text(), output)
+        _emit_table(lambda c: acc_report.render_table(doc, c), dest, width=200)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
