@@ -292,7 +292,8 @@ def map_model(graph: OpGraph, p: ParamSet, c: Chip, sched: Schedule) -> ModelMap
     w = model.workload
     kv = map_kv(w.head_dim, graph.seq_len, w.heads, graph.batch, p.i("input_bits"), c.array, apm)
     kv_macros = min(sched.kv_layers, model.layers) * kv.macros
-    weight_macros = model.layers * per_layer
+    # layers that share weights (ALBERT) hold them once
+    weight_macros = model.workload.distinct_weight_layers * per_layer
     required = weight_macros + kv_macros
     policy = p.s("capacity")
     streamed = 0
@@ -312,7 +313,8 @@ def map_model(graph: OpGraph, p: ParamSet, c: Chip, sched: Schedule) -> ModelMap
                                   f"({p.f('max_area_mm2'):.0f} mm2, one reticle)")
         else:  # stream: the weights that do not fit are written every inference
             resident = max(0, c.macros - kv_macros) / weight_macros
-            streamed = math.ceil((1.0 - resident) * model.weight_bytes)
+            distinct_bytes = model.weight_bytes * model.workload.distinct_weight_layers // model.layers
+            streamed = math.ceil((1.0 - resident) * distinct_bytes)
     return ModelMapping(used, c, weight_macros, kv_macros, per_layer + kv.macros, streamed, policy)
 
 

@@ -300,3 +300,16 @@ def test_other_table_sizes_are_not_measured_by_the_128_entry_kernels(host) -> No
     reg, p = _params(host)
     r = estimate_point(reg, p, build_graph(host.workload("bert-tiny"), 64, 1), numerics="sample")
     assert r.attn_rel_error is not None
+
+
+def test_shared_weights_are_held_once(host) -> None:
+    """ALBERT repeats one layer's weights: a CIM chip holds them once."""
+    import dataclasses
+
+    base = host.workload("bert-base")
+    albert = dataclasses.replace(base, name="albert-like", weight_layers=1)
+    reg, p = _params(host)
+    a = estimate_point(reg, p, build_graph(albert, 512, 1))
+    b = estimate_point(reg, p, build_graph(base, 512, 1))
+    assert a.extra["uclms_weights"] == 1728 and b.extra["uclms_weights"] == 12 * 1728
+    assert a.ops == b.ops  # the same work
