@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from ..errors import UsageError
 from ..params import ParamSet
@@ -283,8 +283,8 @@ class DAC(Component):
 
 
 @dataclass(frozen=True)
-class SampleHold(Component):
-    """Sample-and-hold, one per array column (PUMA: 1 cycle, ~10 nW, 3.9e-8 mm2)."""
+class _FixedUnit(Component):
+    """A unit with a fixed latency in cycles and per-event energy, area and leakage."""
 
     cycles: int
     energy_j: float
@@ -293,47 +293,41 @@ class SampleHold(Component):
     clock_hz: float
     tech: Tech = field(default_factory=Tech)
 
-    PREFIX: ClassVar[str] = "sample_hold"
     FIELDS: ClassVar[tuple[str, ...]] = ("cycles", "energy_j", "area_mm2", "leakage_w")
     SHARED: ClassVar[tuple[str, ...]] = (*TECH_KEYS, CLOCK_KEY)
 
     @classmethod
-    def from_params(cls, p: ParamSet, prefix: str = "sample_hold") -> SampleHold:
-        t = tech_from_params(p)
-        return cls(cycles=p.i(f"{prefix}_cycles"), energy_j=p.f(f"{prefix}_energy_j") * t.energy,
-                   area_mm2=p.f(f"{prefix}_area_mm2") * t.area,
-                   leakage_w=p.f(f"{prefix}_leakage_w") * t.leakage, clock_hz=p.f(CLOCK_KEY), tech=t)
+    def from_params(cls, p: ParamSet, prefix: str | None = None) -> Self:
+        pre, t = prefix or cls.PREFIX, tech_from_params(p)
+        return cls(cycles=p.i(f"{pre}_cycles"), energy_j=p.f(f"{pre}_energy_j") * t.energy,
+                   area_mm2=p.f(f"{pre}_area_mm2") * t.area,
+                   leakage_w=p.f(f"{pre}_leakage_w") * t.leakage, clock_hz=p.f(CLOCK_KEY), tech=t)
 
     @property
-    def hold_s(self) -> float:
+    def latency_s(self) -> float:
         return self.cycles / self.clock_hz
 
 
 @dataclass(frozen=True)
-class ShiftAdd(Component):
+class SampleHold(_FixedUnit):
+    """Sample-and-hold, one per array column (PUMA: 1 cycle, ~10 nW, 3.9e-8 mm2)."""
+
+    PREFIX: ClassVar[str] = "sample_hold"
+
+    @property
+    def hold_s(self) -> float:
+        return self.latency_s
+
+
+@dataclass(frozen=True)
+class ShiftAdd(_FixedUnit):
     """Shift-and-add of the bit-serial partial results, one per array (PUMA: 1 cycle, 0.045 mW)."""
 
-    cycles: int
-    energy_j: float
-    area_mm2: float
-    leakage_w: float
-    clock_hz: float
-    tech: Tech = field(default_factory=Tech)
-
     PREFIX: ClassVar[str] = "shift_add"
-    FIELDS: ClassVar[tuple[str, ...]] = ("cycles", "energy_j", "area_mm2", "leakage_w")
-    SHARED: ClassVar[tuple[str, ...]] = (*TECH_KEYS, CLOCK_KEY)
-
-    @classmethod
-    def from_params(cls, p: ParamSet, prefix: str = "shift_add") -> ShiftAdd:
-        t = tech_from_params(p)
-        return cls(cycles=p.i(f"{prefix}_cycles"), energy_j=p.f(f"{prefix}_energy_j") * t.energy,
-                   area_mm2=p.f(f"{prefix}_area_mm2") * t.area,
-                   leakage_w=p.f(f"{prefix}_leakage_w") * t.leakage, clock_hz=p.f(CLOCK_KEY), tech=t)
 
     @property
     def add_s(self) -> float:
-        return self.cycles / self.clock_hz
+        return self.latency_s
 
 
 # --- bit-cell array ------------------------------------------------------------------------
