@@ -228,6 +228,10 @@ class ParamSet(Mapping[str, Param]):
     def values(self) -> ValuesView[Param]:
         return self._params.values()
 
+    def names(self) -> frozenset[str]:
+        """The parameter names (a set, for comparisons against what a model reads)."""
+        return frozenset(self._params)
+
     def as_dict(self) -> dict[str, Value]:
         """``{name: value}``, in definition order (what results store)."""
         return {k: p.value for k, p in self._params.items()}

@@ -66,6 +66,7 @@ from hastily_bench.api import (
     Estimate,
     EstimateBuilder,
     ExpRoutine,
+    KVMapping,
     LayerNorm,
     Level,
     MatMul,
@@ -97,6 +98,12 @@ GLOBAL_BUFFER_KEYS = SharedMemory.param_keys("global_buffer")
 
 
 @lru_cache(maxsize=1)
+def _all_keys() -> frozenset[str]:
+    """Every parameter name the model and its chip read."""
+    return frozenset(Chip.param_keys() | MODEL_KEYS | GLOBAL_BUFFER_KEYS)
+
+
+@lru_cache(maxsize=1)
 def presets() -> dict[str, Any]:
     """The parsed ``cim.toml``: ``{"params": {...}, "accelerators": {...}}``."""
     return load_package_toml("hastily_bench.plugins", PRESETS)
@@ -113,7 +120,8 @@ def preset_params(name: str) -> ParamSet:
 
 def check_params(p: ParamSet) -> None:
     """Combinations the model refuses, before any work (one line each)."""
-    check_consumed(p, [Chip.param_keys(), MODEL_KEYS, GLOBAL_BUFFER_KEYS], origin="parameters")
+    if p.names() != _all_keys():  # (a set comparison: the common case costs one look)
+        check_consumed(p, [_all_keys()], origin="parameters")
     chip(p)  # the components validate themselves
     if p.b("lut_exp") and p.i("array_lut_entries") == 0:
         raise UsageError("lut_exp=true needs a lookup table in the arrays (array_lut_entries > 0)")
@@ -363,6 +371,8 @@ class _Ctx:
     t_mvm: float
     exp: ExpRoutine
     lut: bool
+    #: results computed once per estimate and shared by the rules (softmax mappings, K/V)
+    memo: dict[object, object] = field(default_factory=dict)
 
 
 def _exp_routine(p: ParamSet, c: Chip) -> tuple[ExpRoutine, bool]:
@@ -387,6 +397,15 @@ def tables_per_core(c: Chip) -> int:
 
 def softmax_mapping(op: Softmax, ctx: _Ctx) -> SoftmaxMapping:
     """Cores, reductions and time of one score row (see the module docstring)."""
+    key = ("softmax", op.row_len)
+    if key not in ctx.memo:
+        ctx.memo[key] = _softmax_mapping(op, ctx)
+    sm = ctx.memo[key]
+    assert isinstance(sm, SoftmaxMapping)
+    return sm
+
+
+def _softmax_mapping(op: Softmax, ctx: _Ctx) -> SoftmaxMapping:
     c, p, L = ctx.chip, ctx.p, op.row_len
     vfu, router, array = c.core.vfu, c.tile.router, c.array
     lanes, cyc = vfu.lanes, 1.0 / c.clock_hz
@@ -466,7 +485,10 @@ def _attention_matmul(op: MatMul, ctx: _Ctx) -> Stage:
     m = map_matrix(k, n, p.i("input_bits"), c.array, c.macro.arrays)
     e = c.macro.mvm_energy(p.i("input_bits"), active_arrays=m.slices)
     red_occ, fill, adds = _reduction(m.row_blocks, n, ctx)
-    kv = map_kv(w.head_dim, L, w.heads, g.batch, p.i("input_bits"), c.array, c.macro.arrays)
+    kv = ctx.memo.get("kv")
+    if not isinstance(kv, KVMapping):
+        kv = ctx.memo["kv"] = map_kv(w.head_dim, L, w.heads, g.batch, p.i("input_bits"), c.array,
+                                     c.macro.arrays)
     writes = kv.k_row_writes_per_token if scores else kv.v_row_writes_per_token
     # each new key (value) is written as a row into its arrays, which cannot compute meanwhile
     occ = max(ctx.t_mvm + c.array.write_row_s, red_occ)
