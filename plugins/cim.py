@@ -51,6 +51,7 @@ components of the chip in use) over the latency.
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -140,7 +141,7 @@ def _ceil(a: float, b: float) -> int:
 # --- schedules (strategies) ----------------------------------------------------------------
 
 @dataclass(frozen=True)
-class Schedule:
+class Schedule(abc.ABC):
     """How ops share the chip in time. A new schedule is a subclass plus a preset choice."""
 
     name: ClassVar[str] = ""
@@ -149,18 +150,18 @@ class Schedule:
     #: Table lookups borrow the arrays that compute MVMs for the next tokens.
     lookups_borrow_arrays: ClassVar[bool] = False
 
+    @abc.abstractmethod
     def latencies(self, graph: OpGraph, stages: Mapping[str, Stage]) -> dict[str, float]:
         """Latency attributed to each op (by label), summed over the layers."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def memory_bytes(self, graph: OpGraph, p: ParamSet) -> int:
         """Working memory for activations and attention intermediates (peak)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def softmax_stage(self, op: Softmax, sm: SoftmaxMapping, ctx: _Ctx, stage: Stage) -> Stage:
         """Time the softmax ``op`` (its energy and facts are in ``stage``): how many rows run
         at once and where the scores live are the schedule's."""
-        raise NotImplementedError
 
     def score_traffic_j(self, op: MatMul, softmax: Softmax, ctx: _Ctx) -> float:
         """Energy of storing what an attention product writes (and reading it back); 0 when
