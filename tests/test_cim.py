@@ -313,3 +313,38 @@ def test_shared_weights_are_held_once(host) -> None:
     b = estimate_point(reg, p, build_graph(base, 512, 1))
     assert a.extra["uclms_weights"] == 1728 and b.extra["uclms_weights"] == 12 * 1728
     assert a.ops == b.ops  # the same work
+
+
+def test_a_third_schedule_needs_no_edit_of_the_others(host, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A schedule is a strategy: register a new one and pick it with the parameter's choices."""
+    import dataclasses
+    from typing import ClassVar
+
+    from hastily_bench.params import ParamSet
+
+    @dataclasses.dataclass(frozen=True)
+    class Serial(cim.Schedule):
+        """Op by op like `matrix`, but scores stay in flight like `pipeline` (one row at a time)."""
+
+        name: ClassVar[str] = "serial"
+
+        def latencies(self, graph, stages):  # type: ignore[no-untyped-def]
+            return cim.MatrixSchedule().latencies(graph, stages)
+
+        def memory_bytes(self, graph, p):  # type: ignore[no-untyped-def]
+            return cim.PipelineSchedule().memory_bytes(graph, p)
+
+        def softmax_stage(self, op, sm, ctx, stage):  # type: ignore[no-untyped-def]
+            stage.occupancy_s, stage.fill_s = sm.row_s, 0.0
+            return stage
+
+    monkeypatch.setitem(cim.SCHEDULES, "serial", Serial())
+    reg, p = _params(host)
+    sched = dataclasses.replace(p["schedule"], value="serial",
+                                choices=(*(p["schedule"].choices or ()), "serial"))
+    p2 = ParamSet([sched if q.name == "schedule" else q for q in p.values()])
+    g = build_graph(host.workload("bert-base"), 512, 1)
+    r = estimate_point(reg, p2, g)
+    assert r.ok and r.extra["schedule"] == "serial"
+    pipe, matrix = estimate_point(reg, p, g), _result(host, "hastily", "bert-base", 512, schedule="matrix")
+    assert pipe.latency_s < r.latency_s and r.memory_bytes == pipe.memory_bytes < matrix.memory_bytes
