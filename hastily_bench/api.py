@@ -457,7 +457,7 @@ def metadata(host: PluginHost, *, numerics: str, command: Sequence[str] | None =
             {"name": p.name, "distribution": p.distribution, "version": p.version, "status": p.status}
             for p in host.plugins()
         ],
-        "kernels_backend": str(cached(("kernels_backend",), backend)),
+        "kernels_backend": str(cached(("kernels_backend",), backend, kind=str)),
         "numerics": numerics,
         "git_commit": git_commit(),
     }

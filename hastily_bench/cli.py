@@ -836,8 +836,13 @@ def accuracy(
 
     host = State.host()
     dest = _dest(output)
-    hio.check_outputs([dest], inputs=[model] if model is not None else [])
-    selection = acc.resolve(accelerator or (), host, set_ or ())
+    # every file of the checkpoint is an input: -o must not overwrite one
+    inputs: list[Path] = []
+    if model is not None:
+        inputs = [model, *(sorted(model.rglob("*"))[:1000] if model.is_dir() else [])]
+    hio.check_outputs([dest], inputs=inputs)
+    faults: list[str] = []
+    selection = acc.resolve(accelerator or (), host, set_ or (), faults=faults)
     fmt_ = _infer_format(fmt, dest)
     with Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=True,
@@ -858,6 +863,10 @@ def accuracy(
         _emit(acc_report.render_markdown(doc), dest)
     else:
         _emit_table(lambda c: acc_report.render_table(doc, c), dest, width=200)
+    for fault in faults:
+        err.print(f"hastily-bench: error: {fault}", soft_wrap=True, highlight=False, markup=False)
+    if faults:
+        raise typer.Exit(EXIT_RESULT_ERRORS)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

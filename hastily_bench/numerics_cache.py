@@ -22,6 +22,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -70,7 +71,7 @@ def _path(directory: Path) -> Path:
 def _load(directory: Path) -> dict[str, Scalar]:
     try:
         doc = json.loads(_path(directory).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # unreadable or corrupt: a cache miss
         return {}
     if not isinstance(doc, dict) or doc.get("schema_version") != SCHEMA_VERSION:
         return {}
@@ -97,8 +98,9 @@ def _save(directory: Path, values: dict[str, Scalar]) -> None:
             raise
 
 
-def cached(key: tuple[object, ...], compute: Callable[[], Scalar]) -> Scalar:
-    """``compute()``, or the value stored for ``key`` by an earlier call with the same code."""
+def cached(key: tuple[object, ...], compute: Callable[[], Scalar], kind: type = float) -> Scalar:
+    """``compute()``, or the value stored for ``key`` by an earlier call with the same code
+    (only a stored value of type ``kind`` counts: a corrupt file is a miss, never an error)."""
     global _values
     directory = cache_dir()
     if directory is None:
@@ -107,9 +109,14 @@ def cached(key: tuple[object, ...], compute: Callable[[], Scalar]) -> Scalar:
         _values = _load(directory)
     k = json.dumps(list(key))
     hit = _values.get(k)
+    value = compute() if hit is None else None
     if hit is not None:
-        return hit
-    value = compute()
+        # a hand-edited file could hold the wrong type: only a value of the computed kind counts
+        if isinstance(hit, kind) and not isinstance(hit, bool) and (
+                not isinstance(hit, float) or math.isfinite(hit)):
+            return hit
+        value = compute()
+    assert value is not None
     _values[k] = value
     # merge with what another process may have written meanwhile
     _values = {**_load(directory), **_values}

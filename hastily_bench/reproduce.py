@@ -235,6 +235,8 @@ def load_claims(path: Path | str | None = None) -> tuple[list[Claim], dict[str, 
         for key in ("published", "published_low", "published_high"):
             if key in c and not (_is_number(c[key]) and c[key] > 0):
                 raise UsageError(f"{cid}: {key} must be a number > 0, got {c[key]!r}")
+        if c["kind"] == "range" and c.get("headline") and "published_low" not in c:
+            raise UsageError(f"{cid}: a headline range claim needs published_low and published_high")
         if ("published_low" in c) != ("published_high" in c):
             raise UsageError(f"{cid}: give both published_low and published_high, or neither")
         if "published_low" in c and c["published_low"] > c["published_high"]:

@@ -62,3 +62,15 @@ def test_a_cached_run_equals_a_measured_run(cache: Path, host) -> None:  # type:
     assert first.metadata["kernels_backend"] == second.metadata["kernels_backend"]
     values = json.loads(next(cache.glob("numerics-*.json")).read_text())["values"]
     assert any("attention_rel_error" in k for k in values) and '["kernels_backend"]' in values
+
+
+def test_a_corrupt_or_hand_edited_cache_is_a_miss(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(numerics_cache, "fingerprint", lambda: "1111111111111111")
+    path = cache / "numerics-1111111111111111.json"
+    path.write_text("[" * 100_000)  # too deep for json
+    numerics_cache.clear_memory()
+    assert cached(("k",), lambda: 4.0) == 4.0
+    key = json.dumps(["k"])
+    path.write_text(json.dumps({"schema_version": 1, "values": {key: "not a number"}}))
+    numerics_cache.clear_memory()
+    assert cached(("k",), lambda: 5.0) == 5.0  # a string where a float belongs is recomputed

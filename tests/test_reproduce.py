@@ -152,3 +152,17 @@ def test_plot_draws_what_a_run_file_has(cli, tmp_path: Path) -> None:
     assert r.code == 0, r
     assert "skipped ablation figure" in r.err
     assert (tmp_path / "f" / "speedup.png").is_file() and not (tmp_path / "f" / "ablation.png").exists()
+
+
+def test_a_headline_range_claim_needs_its_range(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import pytest as _pytest
+
+    from hastily_bench.errors import UsageError
+    from hastily_bench.reproduce import load_claims
+
+    f = tmp_path / "c.toml"
+    f.write_text('schema_version = 1\n[sweep]\nworkloads = ["bert-base"]\nseq_lens = [128]\nbatches = [1]\n'
+                 '[[claims]]\nid = "x"\nclaim = "x"\nsource = "x"\nkind = "range"\nmetric = "tops"\n'
+                 'accelerator = "hastily"\npublished = 5.0\nheadline = true\n')
+    with _pytest.raises(UsageError, match="needs published_low and published_high"):
+        load_claims(f)

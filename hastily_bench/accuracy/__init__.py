@@ -159,14 +159,20 @@ class AccuracyRow:
         return asdict(self)
 
 
-def resolve(names: Sequence[str], host: Any, overrides: Sequence[str] = ()) -> list[tuple[str, str, Arithmetic | str]]:
+def resolve(names: Sequence[str], host: Any, overrides: Sequence[str] = (), *,
+            faults: list[str] | None = None) -> list[tuple[str, str, Arithmetic | str]]:
     """``(name, kind, arithmetic)`` for each name (a reference or a registered accelerator,
-    with ``ACCELERATOR.PARAM=VALUE`` overrides applied); defaults when ``names`` is empty."""
-    from ..api import _arithmetic_of, configured_accelerator, parse_overrides
+    with ``ACCELERATOR.PARAM=VALUE`` overrides applied); defaults when ``names`` is empty.
+
+    With ``faults`` (a list), an accelerator whose plugin fails in ``arithmetic()`` is left
+    out and the reason appended, naming the plugin, instead of raised.
+    """
+    from ..api import _arithmetic_of, check_overrides_used, configured_accelerator, parse_overrides
 
     parsed = parse_overrides(host, overrides)
     if not names:
         names = [*DEFAULT_REFERENCES, *host.default_accelerators()]
+    check_overrides_used(parsed, [n for n in names if n not in REFERENCES])
     out: list[tuple[str, str, Arithmetic | str]] = []
     known = {r.name for r in host.accelerators()}
     for name in dict.fromkeys(names):
@@ -177,7 +183,14 @@ def resolve(names: Sequence[str], host: Any, overrides: Sequence[str] = ()) -> l
             raise UsageError(f"unknown accelerator or reference arithmetic {name!r}"
                              + suggest(name, [*REFERENCES, *known]))
         reg, params = configured_accelerator(host, name, parsed)
-        out.append((name, "accelerator", _arithmetic_of(reg, params)))
+        try:
+            out.append((name, "accelerator", _arithmetic_of(reg, params)))
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a plugin fault: its own line, not a crash
+            if faults is None:
+                raise
+            faults.append(f"{name}: {reg.plugin.label} raised {type(exc).__name__}: {exc}")
     return out
 
 

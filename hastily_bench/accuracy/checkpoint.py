@@ -160,7 +160,7 @@ def _config(doc: Any, where: str) -> BertConfig:
             num_hidden_layers=int(doc["num_hidden_layers"]),
             num_attention_heads=int(doc["num_attention_heads"]),
             intermediate_size=int(doc["intermediate_size"]),
-            layer_norm_eps=float(doc.get("layer_norm_eps", 1e-12)),
+            layer_norm_eps=_positive_eps(doc.get("layer_norm_eps", 1e-12), where),
             max_position_embeddings=int(doc.get("max_position_embeddings", 512)),
             hidden_act=str(doc.get("hidden_act", "gelu")),
         )
@@ -293,3 +293,13 @@ def _load(path: str, mtime_ns: int) -> Checkpoint:
     tokenizer.enable_truncation(max_length=max_len)
     return Checkpoint(source=path, config=cfg, weights=weights, tokenizer=tokenizer,
                       pooling=pooling, normalize=normalize, max_seq_length=max_len)
+
+
+def _positive_eps(value: object, origin: str) -> float:
+    """LayerNorm's epsilon: a finite number > 0 (anything else would make NaN embeddings)."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            math.isfinite(value) and value > 0):
+        raise HastilyError(f"{origin}: layer_norm_eps must be a finite number > 0, got {value!r}")
+    return float(value)

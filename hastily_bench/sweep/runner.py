@@ -28,6 +28,7 @@ from .. import api
 from ..errors import HastilyError, UsageError
 from ..graph import check_point
 from ..host import PluginHost
+from ..io import parse_json
 from ..params import load_json
 from ..results import Result, RunDocument, check_output_path, write_atomic
 from ..workload import Workload
@@ -421,6 +422,18 @@ def load_summary(path: Path | str) -> dict[str, Any]:
     if doc.get("schema_version") != SUMMARY_SCHEMA_VERSION:
         raise UsageError(f"{p}: schema_version {doc.get('schema_version')!r} is not supported "
                          f"(expected {SUMMARY_SCHEMA_VERSION})")
+    # the fields readers use, with their types (a hand-edited summary is one line, exit 2)
+    for key, kind in (("spec", dict), ("front", list), ("objectives", list), ("metadata", dict)):
+        if key in doc and not isinstance(doc[key], kind):
+            raise UsageError(f"{p}: {key!r} must be a JSON {'object' if kind is dict else 'array'}")
+    spec = doc.get("spec", {})
+    grid = spec.get("grid", [])
+    if not isinstance(grid, list) or not all(isinstance(a, dict) for a in grid):
+        raise UsageError(f"{p}: 'spec.grid' must be an array of objects")
+    if not all(isinstance(o, (str, dict)) for o in doc.get("objectives", [])):
+        raise UsageError(f"{p}: 'objectives' holds something that is not an objective")
+    if not all(isinstance(x, dict) for x in doc.get("front", [])):
+        raise UsageError(f"{p}: 'front' must be an array of objects")
     return doc
 
 
@@ -450,9 +463,14 @@ def read_rows(path: Path | str) -> Iterator[dict[str, Any]]:
             if not line.endswith(b"\n"):
                 break  # a torn last line of an interrupted sweep
             try:
-                yield json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"{p}: line {n}: malformed JSON ({exc.msg})") from None
+                text = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise UsageError(f"{p}: line {n}: not UTF-8 (byte {exc.start})") from None
+            # the readers' limits (depth, digits, no NaN) for every row
+            row = parse_json(text, f"{p}: line {n}")
+            if not isinstance(row, dict):
+                raise UsageError(f"{p}: line {n}: a row must be a JSON object")
+            yield row
 
 
 def design_label(row: Mapping[str, Any], axes: Sequence[Mapping[str, Any]]) -> str:
@@ -476,7 +494,9 @@ def load_sweep_document(path: Path | str) -> RunDocument:
     results = []
     for n, row in enumerate(read_rows(p), 1):
         try:
+            if not isinstance(row.get("params", {}), dict):
+                raise TypeError("'params' must be an object")
             results.append(Result.from_dict({**row, "accelerator": design_label(row, axes)}))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise UsageError(f"{p}: line {n}: malformed result ({exc})") from None
     return RunDocument(results=tuple(results), metadata=dict(summary.get("metadata", {})))

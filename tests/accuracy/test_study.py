@@ -135,6 +135,8 @@ def test_cli_formats(cli, tiny_model: Path, tmp_path: Path) -> None:  # type: ig
     (["--set", "hastily.adc_bits=99"], "adc_bits"),
     (["--set", "hastily.input_bits=1"], "hastily: its arithmetic cannot run"),
     (["-o", "/nonexistent/dir/x.json"], "does not exist"),
+    (["-a", "fp32", "--set", "hastily.adc_bits=5"], "not part of this run"),
+    (["--set", "hastily.array_rows=100000"], "array_rows"),
 ])
 def test_cli_bad_input(cli, tiny_model: Path, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
     r = cli("accuracy", "--model", str(tiny_model), "-n", "4", *args)
@@ -179,3 +181,34 @@ def test_real_model_small_corpus() -> None:
     assert rows["hastily"]["cos_mean"] > 0.98
     emb = accuracy.encode(None, ["Return the number of items in a container."])
     assert emb.shape == (1, 384) and abs(float(np.linalg.norm(emb)) - 1) < 1e-5
+
+
+def test_cli_never_overwrites_a_checkpoint_file(cli, tiny_model: Path) -> None:  # type: ignore[no-untyped-def]
+    config = tiny_model / "config.json"
+    before = config.read_bytes()
+    r = cli("accuracy", "--model", str(tiny_model), "-n", "4", "-a", "fp32", "-f", "json",
+            "-o", str(config))
+    assert r.code == 2 and r.err.count("\n") == 1 and config.read_bytes() == before
+
+
+def test_a_plugin_whose_arithmetic_fails_is_reported_not_raised() -> None:
+    from hastily_bench.accuracy import resolve
+    from hastily_bench.api import AcceleratorSpec, Estimate, ParamSet, hookimpl
+    from hastily_bench.params import Param
+    from hastily_bench.testing import make_host
+
+    def boom(params: ParamSet) -> object:
+        raise RuntimeError("no arithmetic today")
+
+    class Broken:
+        @hookimpl
+        def hastily_register_accelerators(self, register):  # type: ignore[no-untyped-def]
+            register(AcceleratorSpec(name="broken-accel", description="x",
+                                     params=ParamSet([Param("clock_hz", 1e9, unit="Hz")]),
+                                     estimate=lambda g, p: Estimate(1.0, 1.0, 0, ()),
+                                     arithmetic=boom))  # type: ignore[arg-type]
+
+    faults: list[str] = []
+    sel = resolve(["fp32", "broken-accel"], make_host(Broken()), faults=faults)
+    assert [name for name, _, _ in sel] == ["fp32"]
+    assert len(faults) == 1 and "broken-accel" in faults[0] and "no arithmetic today" in faults[0]
