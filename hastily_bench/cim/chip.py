@@ -56,8 +56,19 @@ class MvmEnergy:
         return self.total_j - self.adc_j
 
 
+class _Composite:
+    """A part built of parts: its area is the sum of its ``area_breakdown()``."""
+
+    def area_breakdown(self) -> dict[str, float]:
+        raise TypeError(f"{type(self).__name__} must define area_breakdown()")
+
+    @cached_property
+    def area_mm2(self) -> float:
+        return sum(self.area_breakdown().values())
+
+
 @dataclass(frozen=True)
-class Macro:
+class Macro(_Composite):
     """``arrays`` cell arrays with their peripherals; one MVM uses them in parallel."""
 
     array: CellArray
@@ -122,9 +133,6 @@ class Macro:
             "shift_add": self.arrays * self.shift_add.area_mm2,
         }
 
-    @cached_property
-    def area_mm2(self) -> float:
-        return sum(self.area_breakdown().values())
 
     @cached_property
     def leakage_w(self) -> float:
@@ -138,7 +146,7 @@ class Macro:
 
 
 @dataclass(frozen=True)
-class Core:
+class Core(_Composite):
     """A VFU, a register file and ``macros`` macros."""
 
     vfu: VFU
@@ -152,9 +160,6 @@ class Core:
         out["regfile"] = self.regfile.area_mm2
         return out
 
-    @cached_property
-    def area_mm2(self) -> float:
-        return sum(self.area_breakdown().values())
 
     @cached_property
     def leakage_w(self) -> float:
@@ -162,7 +167,7 @@ class Core:
 
 
 @dataclass(frozen=True)
-class Tile:
+class Tile(_Composite):
     """``cores`` cores, a shared memory and a router."""
 
     core: Core
@@ -176,9 +181,6 @@ class Tile:
         out["router"] = self.router.area_mm2
         return out
 
-    @cached_property
-    def area_mm2(self) -> float:
-        return sum(self.area_breakdown().values())
 
     @cached_property
     def leakage_w(self) -> float:
@@ -186,7 +188,7 @@ class Tile:
 
 
 @dataclass(frozen=True)
-class Chip:
+class Chip(_Composite):
     """``tiles`` identical tiles and an off-chip memory; built by :meth:`from_params`.
 
     Parameters read (besides each component's): ``chip_tiles``,
@@ -288,9 +290,6 @@ class Chip:
         out["overhead"] = self.area_overhead * sum(out.values())
         return out
 
-    @cached_property
-    def area_mm2(self) -> float:
-        return sum(self.area_breakdown().values())
 
     @cached_property
     def leakage_w(self) -> float:

@@ -699,14 +699,14 @@ class _Memory(Component):
     SHARED: ClassVar[tuple[str, ...]] = (*TECH_KEYS, CLOCK_KEY)
 
     @classmethod
-    def _kwargs(cls, p: ParamSet, prefix: str) -> dict[str, object]:
-        t = tech_from_params(p)
-        return dict(
-            bytes_=p.i(f"{prefix}_bytes"), bytes_per_cycle=p.i(f"{prefix}_bytes_per_cycle"),
-            access_cycles=p.i(f"{prefix}_access_cycles"),
-            energy_j_per_byte=p.f(f"{prefix}_energy_j_per_byte") * t.energy,
-            area_mm2_per_kib=p.f(f"{prefix}_area_mm2_per_kib") * t.area,
-            leakage_w_per_kib=p.f(f"{prefix}_leakage_w_per_kib") * t.leakage,
+    def from_params(cls, p: ParamSet, prefix: str | None = None) -> Self:
+        pre, t = prefix or cls.PREFIX, tech_from_params(p)
+        return cls(
+            bytes_=p.i(f"{pre}_bytes"), bytes_per_cycle=p.i(f"{pre}_bytes_per_cycle"),
+            access_cycles=p.i(f"{pre}_access_cycles"),
+            energy_j_per_byte=p.f(f"{pre}_energy_j_per_byte") * t.energy,
+            area_mm2_per_kib=p.f(f"{pre}_area_mm2_per_kib") * t.area,
+            leakage_w_per_kib=p.f(f"{pre}_leakage_w_per_kib") * t.leakage,
             clock_hz=p.f(CLOCK_KEY), tech=t,
         )
 
@@ -738,20 +738,12 @@ class RegisterFile(_Memory):
 
     PREFIX: ClassVar[str] = "regfile"
 
-    @classmethod
-    def from_params(cls, p: ParamSet, prefix: str = "regfile") -> RegisterFile:
-        return cls(**cls._kwargs(p, prefix))  # type: ignore[arg-type]
-
 
 @dataclass(frozen=True)
 class SharedMemory(_Memory):
     """A tile's shared eDRAM buffer (PUMA: 64 KiB, 2-cycle access, 0.086 mm2, 0.46 mW leak)."""
 
     PREFIX: ClassVar[str] = "shared_memory"
-
-    @classmethod
-    def from_params(cls, p: ParamSet, prefix: str = "shared_memory") -> SharedMemory:
-        return cls(**cls._kwargs(p, prefix))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

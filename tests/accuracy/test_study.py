@@ -70,7 +70,7 @@ class ThirdParty:
     @hookimpl
     def hastily_register_accelerators(self, register: Any) -> None:
         def estimate(graph: Any, params: Any) -> Estimate:
-            raise NotImplementedError
+            raise AssertionError("the accuracy study never costs a point")
 
         def arithmetic(params: Any) -> Arithmetic:
             return Arithmetic(matmul="int8", softmax="lut", analog=True, array_rows=32,
