@@ -17,8 +17,6 @@ import signal
 import stat
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -106,29 +104,29 @@ def test_03_deep_nesting_is_one_line(cli, tmp_path: Path) -> None:
 
 # -- 4: unwritable output directory, checked before the work --------------------------------
 
-def _as_nobody() -> list[str] | None:
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+def _without_file_override() -> list[str] | None:
+    """A command prefix under which a mode-0555 directory is really unwritable.
+
+    A normal user needs none. Root bypasses permission bits through the DAC-override
+    capabilities, so the process keeps uid 0 (it can still read root's interpreter and
+    site-packages, wherever pip put them) but loses those two capabilities.
+    """
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
         return None
-    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    caps = "-dac_override,-dac_read_search"
+    return ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}"]
 
 
-@pytest.fixture
-def public_dir() -> Iterator[Path]:
-    """A directory a non-root user can read (pytest's tmp_path is root's only)."""
-    d = Path(tempfile.mkdtemp(prefix="hb-rel-"))
-    d.chmod(0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def test_04_unwritable_directory_as_a_real_user(public_dir: Path) -> None:
-    nobody = _as_nobody()
-    if nobody is None:
-        pytest.skip("needs root and setpriv to drop to another user")
-    ro = public_dir / "ro"
+def test_04_unwritable_directory_is_refused_before_work(tmp_path: Path) -> None:
+    prefix = _without_file_override()
+    if prefix is None:
+        pytest.skip("running as root without setpriv: no way to drop the DAC-override capability")
+    ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o555)
-    results = public_dir / "r.json"
+    results = tmp_path / "r.json"
     results.write_text(run(RunRequest(workloads=["bert-tiny"], accelerators=["hastily"],
                                       seq_lens=[128], numerics="off")).to_json())
     results.chmod(0o644)
@@ -141,7 +139,7 @@ def test_04_unwritable_directory_as_a_real_user(public_dir: Path) -> None:
         ["plot", str(results), "-o", f"{ro}/figs"],
         ["bench", "-l", "16", "--heads", "1", "--head-dim", "8", "-o", f"{ro}/b.json"],
     ]
-    # one process as the other user runs every command in turn (one interpreter start)
+    # one process without write permission runs every command in turn (one interpreter start)
     script = (
         "import json, sys\n"
         "from hastily_bench.cli import main\n"
@@ -151,8 +149,8 @@ def test_04_unwritable_directory_as_a_real_user(public_dir: Path) -> None:
         "    except SystemExit as e:\n"
         "        print(json.dumps([args[0], e.code]), flush=True)\n"
     )
-    p = subprocess.run([*nobody, sys.executable, "-c", script, json.dumps(commands)], env=ENV,
-                       capture_output=True, text=True, timeout=300, cwd=public_dir)
+    p = subprocess.run([*prefix, sys.executable, "-c", script, json.dumps(commands)], env=ENV,
+                       capture_output=True, text=True, timeout=300, cwd=tmp_path)
     codes = [json.loads(line) for line in p.stdout.splitlines() if line.startswith("[")]
     assert [c for _, c in codes] == [2] * len(commands), (codes, p.stderr)
     lines = p.stderr.splitlines()
