@@ -229,7 +229,7 @@ def estimate_point(
     common = dict(
         workload=graph.workload.name, accelerator=spec.name, plugin=info.name,
         seq_len=graph.seq_len, batch=graph.batch, ops=graph.ops,
-        params=params.as_dict(), params_hash=params.digest(f"{info.distribution}=={info.version}"),
+        params=params.value_view(), params_hash=params.digest(f"{info.distribution}=={info.version}"),
         **point_hashes(graph),
     )
     try:
@@ -297,7 +297,16 @@ def point_hashes(graph: OpGraph) -> dict[str, str]:
 
     ``compare`` refuses to compare two results whose hashes differ: a file that names
     ``bert-base`` but holds another shape, or whose op counts were edited, is not comparable.
+    Computed once per graph (a graph is immutable; a sweep costs thousands of points on one).
     """
+    cached = graph.__dict__.get("_point_hashes")
+    if cached is None:
+        cached = _point_hashes(graph)
+        object.__setattr__(graph, "_point_hashes", cached)  # (frozen dataclass: not a field)
+    return dict(cached)
+
+
+def _point_hashes(graph: OpGraph) -> dict[str, str]:
     import hashlib
     import json
 

@@ -53,6 +53,7 @@ class CostRules(Generic[R]):
     def __init__(self, model: str) -> None:
         self.model = model
         self._rules: dict[tuple[type[Op], Role | None], Callable[..., R]] = {}
+        self._plans: dict[OpGraph, tuple[tuple[Op, Callable[..., R]], ...]] = {}
 
     def register(self, *op_types: type[Op], role: Role | None = None) -> Callable[[F], F]:
         """Decorator: the function is the rule for ``op_types`` (and ``role``, for MatMul)."""
@@ -65,6 +66,7 @@ class CostRules(Generic[R]):
                 if key in self._rules:
                     raise ValueError(f"{self.model}: a rule for {t.__name__} {role or ''} exists")
                 self._rules[key] = fn
+            self._plans.clear()  # a new rule may cover ops a kept plan refused
             return fn
 
         return deco
@@ -88,8 +90,18 @@ class CostRules(Generic[R]):
 
     def check(self, graph: OpGraph) -> None:
         """Raise :class:`Unsupported` for the first op of ``graph`` without a rule."""
-        for op in graph.layer_ops:
-            self.rule_for(op)
+        self.plan(graph)
+
+    def plan(self, graph: OpGraph) -> tuple[tuple[Op, Callable[..., R]], ...]:
+        """Every op of one layer with its rule, in order; :class:`Unsupported` for the first
+        op without one. Kept per graph (a sweep costs one graph thousands of times)."""
+        plan = self._plans.get(graph)
+        if plan is None:
+            plan = tuple((op, self.rule_for(op)) for op in graph.layer_ops)
+            if len(self._plans) >= 256:
+                self._plans.clear()
+            self._plans[graph] = plan
+        return plan
 
     def __call__(self, op: Op, *args: Any, **kwargs: Any) -> R:
         return self.rule_for(op)(op, *args, **kwargs)

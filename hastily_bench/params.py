@@ -125,7 +125,7 @@ class Param:
 class ParamSet(Mapping[str, Param]):
     """An ordered, immutable set of :class:`Param`, looked up by name."""
 
-    __slots__ = ("_params", "_json", "_hash")
+    __slots__ = ("_params", "_json", "_hash", "_memo", "_sorted")
 
     def __init__(self, params: Mapping[str, Param] | list[Param] | tuple[Param, ...]) -> None:
         if isinstance(params, Mapping):
@@ -139,6 +139,8 @@ class ParamSet(Mapping[str, Param]):
         self._params: dict[str, Param] = items
         self._json: dict[str, str] | None = None  # name -> compact JSON of the value, filled lazily
         self._hash: int | None = None
+        self._memo: dict[tuple[str, ...], tuple[Value, ...]] | None = None  # values_of results
+        self._sorted: list[str] | None = None  # the names, sorted (digest); shared by copies
 
     def __getitem__(self, name: str) -> Param:
         try:
@@ -232,9 +234,37 @@ class ParamSet(Mapping[str, Param]):
         """The parameter names (a set, for comparisons against what a model reads)."""
         return frozenset(self._params)
 
+    def values_of(self, names: Sequence[str]) -> tuple[Value, ...]:
+        """The values of ``names``, in that order: a cache key for what depends on them only.
+
+        Models memoise what a few parameters determine (a chip, a mapping) on this key
+        instead of on the whole set, so design points that differ elsewhere share it.
+        The answer for a tuple of names is kept with the set (models ask several times).
+        """
+        memo = self._memo
+        if memo is not None and type(names) is tuple:
+            hit = memo.get(names)
+            if hit is not None:
+                return hit
+        d = self._params
+        try:
+            v = tuple([d[n].value for n in names])
+        except KeyError:
+            missing = next(n for n in names if n not in d)
+            raise UnknownParameter(f"unknown parameter {missing!r}{suggest(missing, d)}") from None
+        if type(names) is tuple:
+            if memo is None:
+                memo = self._memo = {}
+            memo[names] = v
+        return v
+
     def as_dict(self) -> dict[str, Value]:
         """``{name: value}``, in definition order (what results store)."""
         return {k: p.value for k, p in self._params.items()}
+
+    def value_view(self) -> Mapping[str, Value]:
+        """A read-only ``{name: value}`` over this set, without a copy (results keep it)."""
+        return _ValueView(self)
 
     @staticmethod
     def _overridden(p: Param, value: Value | str, source: str) -> Param:
@@ -268,6 +298,8 @@ class ParamSet(Mapping[str, Param]):
         out._params = items
         out._json = None
         out._hash = None
+        out._memo = None
+        out._sorted = self._sorted
         return out
 
     def replacing(self, params: Sequence[Param]) -> ParamSet:
@@ -278,6 +310,8 @@ class ParamSet(Mapping[str, Param]):
         """
         items = self._params.copy()
         frags = self._json.copy() if self._json is not None else None
+        if self._sorted is None:
+            self._sorted = sorted(items)  # once for the base of a sweep, shared by its copies
         for p in params:
             if p.name not in items:
                 raise UsageError(f"unknown parameter {p.name!r}{suggest(p.name, items)}")
@@ -288,6 +322,8 @@ class ParamSet(Mapping[str, Param]):
         out._params = items
         out._json = frags
         out._hash = None
+        out._memo = None
+        out._sorted = self._sorted  # same names
         return out
 
     def values_json(self) -> dict[str, str]:
@@ -312,9 +348,33 @@ class ParamSet(Mapping[str, Param]):
         # == json.dumps([self.as_dict(), extra], sort_keys=True, separators=(",", ":")), built
         # from the cached value fragments (a sweep changes a few values per point)
         frags = self.values_json()
-        body = ",".join([frags[k] for k in sorted(frags)])
+        order = self._sorted
+        if order is None or len(order) != len(frags):
+            order = self._sorted = sorted(frags)
+        body = ",".join([frags[k] for k in order])
         blob = f"[{{{body}}},{json.dumps(extra)}]"
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class _ValueView(Mapping[str, Value]):
+    """:meth:`ParamSet.value_view`: names to values, read-only, over an immutable set."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self, params: ParamSet) -> None:
+        self._set = params
+
+    def __getitem__(self, name: str) -> Value:
+        return self._set[name].value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._set)
+
+    def __len__(self) -> int:
+        return len(self._set)
+
+    def __repr__(self) -> str:
+        return repr(self._set.as_dict())
 
 
 def _rebuild_param_set(params: dict[str, Param], frags: dict[str, str] | None) -> ParamSet:
@@ -322,6 +382,8 @@ def _rebuild_param_set(params: dict[str, Param], frags: dict[str, str] | None) -
     out._params = params
     out._json = frags
     out._hash = None
+    out._memo = None
+    out._sorted = None
     return out
 
 

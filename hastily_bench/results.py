@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -74,7 +74,10 @@ class Result:
         """Identity used to match results across runs."""
         return (self.workload, self.accelerator, self.seq_len, self.batch)
 
-    def to_dict(self) -> Json:
+    def to_dict(self, *, params: bool = True) -> Json:
+        """The result as its JSON object; ``params=False`` leaves ``"params": null`` for a
+        writer that prints the parameters from elsewhere (sweeps: from the parameter set's
+        cached JSON)."""
         d: Json = {
             "workload": self.workload,
             "accelerator": self.accelerator,
@@ -100,7 +103,7 @@ class Result:
                  "energy_j": c.energy_j}
                 for c in self.breakdown
             ],
-            "params": dict(self.params),
+            "params": dict(self.params) if params else None,
             "params_hash": self.params_hash,
             "extra": dict(self.extra),
             "notes": list(self.notes),
@@ -202,6 +205,14 @@ MAX_MEMORY_BYTES = 2**63 - 1
 
 def validate_estimate(est: object) -> Estimate:
     """Raise :class:`PluginError` unless ``est`` is a well-formed :class:`Estimate`."""
+    _validated_breakdown(est)
+    assert isinstance(est, Estimate)
+    return est
+
+
+def _validated_breakdown(est: object) -> tuple[OpCost, ...]:
+    """:func:`validate_estimate`; returns the breakdown with float fields (itself when every
+    entry already has them: the common case, no copy)."""
     if not isinstance(est, Estimate):
         raise PluginError(f"returned {type(est).__name__}, not an Estimate")
     if isinstance(est.memory_bytes, bool) or not isinstance(est.memory_bytes, int) or est.memory_bytes < 0:
@@ -217,6 +228,7 @@ def validate_estimate(est: object) -> Estimate:
         _check_number("area_mm2", est.area_mm2, positive=True)
     lat_sum, energy_sum = 0.0, static
     inf = math.inf
+    plain = True
     for c in est.breakdown:
         if type(c) is OpCost and c.category in CATEGORIES and type(c.op) is str and c.op:
             # fast path (sweeps validate millions of rows): plain finite floats >= 0
@@ -225,6 +237,7 @@ def validate_estimate(est: object) -> Estimate:
                 lat_sum += lat
                 energy_sum += en
                 continue
+        plain = False
         if not isinstance(c, OpCost):
             raise PluginError(f"breakdown holds {c!r}, not an OpCost")
         if not isinstance(c.op, str) or not c.op:
@@ -245,7 +258,9 @@ def validate_estimate(est: object) -> Estimate:
     for k, v in est.extra.items():
         if not isinstance(v, (bool, int, float, str)) or (isinstance(v, float) and not math.isfinite(v)):
             raise PluginError(f"extra[{k!r}] is {v!r}, not a finite scalar")
-    return est
+    if plain and type(est.breakdown) is tuple:
+        return est.breakdown
+    return tuple(OpCost(c.op, float(c.latency_s), float(c.energy_j), c.category) for c in est.breakdown)
 
 
 def result_from_estimate(
@@ -269,7 +284,7 @@ def result_from_estimate(
     Raises :class:`PluginError` when the estimate is malformed or a derived rate is
     not finite (a latency so small that TOPS overflows is the plugin's error).
     """
-    validate_estimate(est)
+    breakdown = _validated_breakdown(est)
     latency, energy = float(est.latency_s), float(est.energy_j)
     area = None if est.area_mm2 is None else float(est.area_mm2)
     tops = ops / latency / 1e12
@@ -300,10 +315,8 @@ def result_from_estimate(
         area_mm2=area,
         tops_per_mm2=derived["tops_per_mm2"],
         arithmetic=arithmetic,
-        breakdown=tuple(
-            OpCost(c.op, float(c.latency_s), float(c.energy_j), c.category) for c in est.breakdown
-        ),
-        params=dict(params),
+        breakdown=breakdown,
+        params=dict(params) if isinstance(params, MutableMapping) else params,  # (a read-only view is kept)
         params_hash=params_hash,
         extra=dict(est.extra),
         notes=tuple(est.notes),

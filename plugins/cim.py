@@ -53,10 +53,10 @@ from __future__ import annotations
 
 import abc
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from hastily_bench.api import (
     GELU,
@@ -71,6 +71,8 @@ from hastily_bench.api import (
     LayerNorm,
     Level,
     MatMul,
+    MatrixMapping,
+    MvmEnergy,
     OpGraph,
     ParamSet,
     Role,
@@ -86,6 +88,8 @@ from hastily_bench.api import (
     map_kv,
     map_matrix,
 )
+
+T = TypeVar("T")
 
 PRESETS = "cim.toml"
 #: Parameters the model reads besides the chip's components.
@@ -128,10 +132,31 @@ def check_params(p: ParamSet) -> None:
         raise UsageError("lut_exp=true needs a lookup table in the arrays (array_lut_entries > 0)")
 
 
-@lru_cache(maxsize=256)
+class _KeyedCache(dict[tuple[object, ...], Any]):
+    """A bounded memo keyed by parameter values (emptied when full: sweeps move on)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def put(self, key: tuple[object, ...], value: Any) -> Any:
+        if len(self) >= self.size:
+            self.clear()
+        self[key] = value
+        return value
+
+
+_CHIP_KEYS = tuple(sorted(Chip.param_keys()))
+_chips = _KeyedCache(4096)
+
+
 def chip(p: ParamSet) -> Chip:
-    """The chip described by ``p`` (cached per parameter set)."""
-    return Chip.from_params(p)
+    """The chip described by ``p``, shared by every parameter set with the same chip
+    parameters (a sweep over the model's own parameters, lengths or workloads builds it
+    once)."""
+    key = p.values_of(_CHIP_KEYS)
+    c: Chip | None = _chips.get(key)
+    return c if c is not None else _chips.put(key, Chip.from_params(p))
 
 
 def _ceil(a: float, b: float) -> int:
@@ -287,6 +312,17 @@ class ModelMapping:
         return self.chip.tiles != self.base_chip.tiles
 
 
+#: What :func:`map_model` reads of the parameters besides the chip's.
+_MAPPING_KEYS = ("weight_bits", "input_bits", "capacity", "max_area_mm2")
+_mappings = _KeyedCache(4096)
+
+
+def clear_caches() -> None:
+    """Forget every memoised chip, buffer and mapping (tests; a long process that wants memory back)."""
+    for cache in (_chips, _buffers, _mappings):
+        cache.clear()
+
+
 def map_model(graph: OpGraph, p: ParamSet, c: Chip, sched: Schedule) -> ModelMapping:
     """Place the model the graph belongs to (``graph.model``) on the chip.
 
@@ -372,8 +408,22 @@ class _Ctx:
     t_mvm: float
     exp: ExpRoutine
     lut: bool
-    #: results computed once per estimate and shared by the rules (softmax mappings, K/V)
+    #: results computed once per estimate and shared by the rules
     memo: dict[object, object] = field(default_factory=dict)
+    #: results that the graph, the chip and the mapping's parameters (``_MAPPING_KEYS``)
+    #: determine, shared by every design point that agrees on those: a key names every
+    #: other parameter its value reads (see ``_shared``)
+    shared: dict[object, Any] = field(default_factory=dict)
+
+
+def _shared(ctx: _Ctx, key: tuple[object, ...], make: Callable[[], T]) -> T:
+    """``make()``, computed once per ``key`` among the points with the same graph, chip and
+    mapping parameters. ``key`` must hold every parameter ``make`` reads beyond those."""
+    try:
+        return ctx.shared[key]  # type: ignore[no-any-return]
+    except KeyError:
+        v = ctx.shared[key] = make()
+        return v
 
 
 def _exp_routine(p: ParamSet, c: Chip) -> tuple[ExpRoutine, bool]:
@@ -398,12 +448,11 @@ def tables_per_core(c: Chip) -> int:
 
 def softmax_mapping(op: Softmax, ctx: _Ctx) -> SoftmaxMapping:
     """Cores, reductions and time of one score row (see the module docstring)."""
-    key = ("softmax", op.row_len)
-    if key not in ctx.memo:
-        ctx.memo[key] = _softmax_mapping(op, ctx)
-    sm = ctx.memo[key]
-    assert isinstance(sm, SoftmaxMapping)
-    return sm
+    p = ctx.p
+    # beyond the graph, chip and mapping: the parameters _softmax_mapping reads
+    key = ("softmax", op.row_len, p.i("softmax_cores_per_row"), p.b("multicore_softmax"),
+           p.i("score_bytes"), ctx.lut)
+    return _shared(ctx, key, lambda: _softmax_mapping(op, ctx))
 
 
 def _softmax_mapping(op: Softmax, ctx: _Ctx) -> SoftmaxMapping:
@@ -464,6 +513,11 @@ def _reduction(rows_blocks: int, n: int, ctx: _Ctx) -> tuple[float, float, int]:
 
 @rules.register(MatMul, role=Role.WEIGHT)
 def _weight_matmul(op: MatMul, ctx: _Ctx) -> Stage:
+    # reads the op, the graph, the chip and the bit widths only (T_MVM is the chip's)
+    return _shared(ctx, ("weight", op.name), lambda: _weight_stage(op, ctx))
+
+
+def _weight_stage(op: MatMul, ctx: _Ctx) -> Stage:
     c, p, tokens = ctx.chip, ctx.p, ctx.graph.tokens
     m = map_matrix(op.k, op.n, p.i("weight_bits"), c.array, c.macro.arrays)
     e = c.macro.mvm_energy(p.i("input_bits"), active_arrays=m.slices)
@@ -480,20 +534,14 @@ def _weight_matmul(op: MatMul, ctx: _Ctx) -> Stage:
 @rules.register(MatMul, role=Role.CONTEXT)
 def _attention_matmul(op: MatMul, ctx: _Ctx) -> Stage:
     c, p, g = ctx.chip, ctx.p, ctx.graph
-    w, L, tokens = g.workload, g.seq_len, g.tokens
+    w, tokens = g.workload, g.tokens
     scores = op.role is Role.SCORES
-    k, n = (w.head_dim, L) if scores else (L, w.head_dim)
-    m = map_matrix(k, n, p.i("input_bits"), c.array, c.macro.arrays)
-    e = c.macro.mvm_energy(p.i("input_bits"), active_arrays=m.slices)
-    red_occ, fill, adds = _reduction(m.row_blocks, n, ctx)
-    kv = ctx.memo.get("kv")
-    if not isinstance(kv, KVMapping):
-        kv = ctx.memo["kv"] = map_kv(w.head_dim, L, w.heads, g.batch, p.i("input_bits"), c.array,
-                                     c.macro.arrays)
+    m, e, (red_occ, fill, adds), kv = _shared(ctx, ("attention", op.name),
+                                              lambda: _attention_parts(op, ctx))
     writes = kv.k_row_writes_per_token if scores else kv.v_row_writes_per_token
     # each new key (value) is written as a row into its arrays, which cannot compute meanwhile
     occ = max(ctx.t_mvm + c.array.write_row_s, red_occ)
-    softmax = next(g.of_type(Softmax), None)
+    softmax = _shared(ctx, ("softmax_op",), lambda: next(g.of_type(Softmax), None))
     if scores and ctx.lut and ctx.sched.lookups_borrow_arrays and softmax is not None:
         # the row's lookups run in the K^T arrays that compute the next tokens' scores
         # (every array of the softmax core holds the table: each takes its share of the row)
@@ -510,6 +558,20 @@ def _attention_matmul(op: MatMul, ctx: _Ctx) -> Stage:
                  busy_leakage_j=mvms * _macro_leak_j(m.slices, ctx))
 
 
+def _attention_parts(op: MatMul, ctx: _Ctx) -> tuple[MatrixMapping, MvmEnergy,
+                                                       tuple[float, float, int], KVMapping]:
+    """The arrays, MVM energy and reduction of an attention product, and the layer's K/V
+    mapping: the graph, the chip and ``input_bits`` only."""
+    c, p, g = ctx.chip, ctx.p, ctx.graph
+    w, L = g.workload, g.seq_len
+    k, n = (w.head_dim, L) if op.role is Role.SCORES else (L, w.head_dim)
+    m = map_matrix(k, n, p.i("input_bits"), c.array, c.macro.arrays)
+    e = c.macro.mvm_energy(p.i("input_bits"), active_arrays=m.slices)
+    kv = _shared(ctx, ("kv",), lambda: map_kv(w.head_dim, L, w.heads, g.batch, p.i("input_bits"),
+                                              c.array, c.macro.arrays))
+    return m, e, _reduction(m.row_blocks, n, ctx), kv
+
+
 def _macro_leak_j(active_arrays: int, ctx: _Ctx) -> float:
     """Leakage of one MVM's active arrays (with their converters) over T_MVM."""
     m = ctx.chip.macro
@@ -522,10 +584,15 @@ def _vfu_leak_j(element_cycles: float, ctx: _Ctx) -> float:
     return vfu.leakage_w * element_cycles / vfu.lanes / ctx.chip.clock_hz
 
 
-@lru_cache(maxsize=64)
+_GB_KEYS = tuple(sorted(GLOBAL_BUFFER_KEYS))
+_buffers = _KeyedCache(256)
+
+
 def global_buffer(p: ParamSet) -> SharedMemory:
     """The chip-level buffer that holds stored scores (matrix schedule)."""
-    return SharedMemory.from_params(p, prefix="global_buffer")
+    key = p.values_of(_GB_KEYS)
+    gb: SharedMemory | None = _buffers.get(key)
+    return gb if gb is not None else _buffers.put(key, SharedMemory.from_params(p, prefix="global_buffer"))
 
 
 def score_storage(graph: OpGraph, p: ParamSet, c: Chip) -> tuple[int, int]:
@@ -561,8 +628,18 @@ def _regfile_j(element_ops: float, ctx: _Ctx) -> float:
 
 @rules.register(Softmax)
 def _softmax(op: Softmax, ctx: _Ctx) -> Stage:
-    c, p = ctx.chip, ctx.p
     sm = softmax_mapping(op, ctx)
+    p = ctx.p
+    # what the row mapping's parameters determine (the same key as softmax_mapping's)
+    energy, leak, facts = _shared(
+        ctx, ("softmax_stage", op.name, p.i("softmax_cores_per_row"), p.b("multicore_softmax"),
+              p.i("score_bytes"), ctx.lut), lambda: _softmax_costs(op, sm, ctx))
+    return ctx.sched.softmax_stage(op, sm, ctx, Stage("softmax", 0.0, 0.0, energy, facts=dict(facts),
+                                                      busy_leakage_j=leak))
+
+
+def _softmax_costs(op: Softmax, sm: SoftmaxMapping, ctx: _Ctx) -> tuple[float, float, dict[str, float]]:
+    c, p = ctx.chip, ctx.p
     vfu, router = c.core.vfu, c.tile.router
     steps = softmax_steps(ctx)
     element_ops = op.elements * sum(steps.values())
@@ -578,12 +655,16 @@ def _softmax(op: Softmax, ctx: _Ctx) -> Stage:
              "softmax_per_core": sm.per_core, "softmax_tree_levels": sm.levels,
              "softmax_cycles_per_chunk": sm.vfu_cycles_per_chunk + sm.lookup_cycles_per_chunk,
              "softmax_row_s": sm.row_s}
-    return ctx.sched.softmax_stage(op, sm, ctx, Stage("softmax", 0.0, 0.0, energy, facts=facts,
-                                                      busy_leakage_j=leak))
+    return energy, leak, facts
 
 
 def _rowwise(op: LayerNorm | GELU, row: int, ops_per_elem: int, reductions: int, ctx: _Ctx) -> Stage:
     """A row of ``row`` elements of each token on the cores that produced its columns."""
+    return _shared(ctx, ("rowwise", op.name, row, ops_per_elem, reductions),
+                   lambda: _rowwise_stage(op, row, ops_per_elem, reductions, ctx))
+
+
+def _rowwise_stage(op: LayerNorm | GELU, row: int, ops_per_elem: int, reductions: int, ctx: _Ctx) -> Stage:
     c = ctx.chip
     vfu, router = c.core.vfu, c.tile.router
     producer_cores = _ceil(row, c.array.cols)  # each column block's sums end on its own core
@@ -612,46 +693,86 @@ def _gelu(op: GELU, ctx: _Ctx) -> Stage:
 
 def stages_of(graph: OpGraph, p: ParamSet) -> tuple[_Ctx, dict[str, Stage]]:
     """The context and one :class:`Stage` per op of the graph."""
-    rules.check(graph)
-    c = chip(p)
+    plan = rules.plan(graph)  # Unsupported for an op without a rule
+    ckey = p.values_of(_CHIP_KEYS)
+    c = _chips.get(ckey) or _chips.put(ckey, Chip.from_params(p))
     sched = schedule_of(p)
-    mapping = map_model(graph, p, c, sched)
-    exp, lut = _exp_routine(p, c)
-    ctx = _Ctx(graph, p, mapping.chip, sched, mapping, c.macro.mvm_s(p.i("input_bits")), exp, lut)
-    return ctx, {op.name: rules(op, ctx) for op in graph.layer_ops}
+    # the placement depends on the graph, the chip and these parameters only
+    mkey = (graph, ckey, sched.name, *p.values_of(_MAPPING_KEYS))
+    entry = _mappings.get(mkey)
+    if entry is None:
+        entry = _mappings.put(mkey, (map_model(graph, p, c, sched), {}))
+    mapping, shared = entry
+    lut = p.b("lut_exp")
+    exp = shared.get(("exp", lut))
+    if exp is None:
+        exp = shared[("exp", lut)] = _exp_routine(p, c)[0]
+    t_mvm = shared.get("t_mvm")
+    if t_mvm is None:
+        t_mvm = shared["t_mvm"] = c.macro.mvm_s(p.i("input_bits"))
+    ctx = _Ctx(graph, p, mapping.chip, sched, mapping, t_mvm, exp, lut, shared=shared)
+    return ctx, {op.name: rule(op, ctx) for op, rule in plan}
 
 
 def estimate(graph: OpGraph, p: ParamSet) -> Estimate:
     ctx, stages = stages_of(graph, p)
-    c, mapping = ctx.chip, ctx.mapping
     times = ctx.sched.latencies(graph, stages)
     N = graph.layers
+    fixed = _shared(ctx, ("fixed", p.f("paper_area_mm2"), p.values_of(_GB_KEYS), ctx.lut),
+                    lambda: _fixed_part(ctx))
     b = EstimateBuilder()
+    op_level = graph.level is Level.OP
     for op in graph.layer_ops:
         s = stages[op.name]
-        t = s.whole_s * N if (s.whole_s is not None and graph.level is Level.OP) else times[op.name]
+        t = s.whole_s * N if (s.whole_s is not None and op_level) else times[op.name]
         b.add(op, t, N * s.energy_j, s.category)
+    if fixed.streaming is not None:
+        b.add("weight_streaming", *fixed.streaming, "memory")
+    b.notes.extend(fixed.notes)
+    b.area_mm2 = fixed.area_mm2
+    b.static_energy_j = static_energy(ctx, stages, b.latency_s)
+    adc = N * sum(s.adc_j for s in stages.values())
+    extra: dict[str, bool | int | float | str] = dict(fixed.extra_head)
+    extra["adc_energy_share"] = adc / max(1e-300, sum(x.energy_j for x in b.breakdown) + b.static_energy_j)
+    extra.update(fixed.extra_tail)
+    for s in stages.values():
+        extra.update(s.facts)
+    return b.build(memory_bytes=ctx.sched.memory_bytes(graph, p), extra=extra)
+
+
+@dataclass(frozen=True)
+class _Fixed:
+    """What an estimate reports that the chip, mapping, table and paper area fix."""
+
+    area_mm2: float
+    streaming: tuple[float, float] | None  # (latency, energy) of streamed weights
+    notes: tuple[str, ...]
+    extra_head: dict[str, bool | int | float | str]  # the facts before adc_energy_share
+    extra_tail: dict[str, bool | int | float | str]  # and after it
+
+
+def _fixed_part(ctx: _Ctx) -> _Fixed:
+    c, mapping, p, graph = ctx.chip, ctx.mapping, ctx.p, ctx.graph
+    notes = []
+    streaming = None
     if mapping.streamed_weight_bytes and graph.level is Level.MODEL:
         # (an op-level study costs its ops on the chip that holds the model, not the streaming)
         nbytes = mapping.streamed_weight_bytes
-        t = c.offchip.transfer_s(nbytes)
         rows = nbytes * 8 / (c.array.cols * c.array.cell_bits)
-        e = c.offchip.energy_j(nbytes) + rows * c.array.write_energy_j
-        b.add("weight_streaming", t, e, "memory")
-        b.notes.append(f"{nbytes / 2**20:.0f} MiB of weights do not fit on the chip and are "
-                       f"streamed from off-chip memory every inference (capacity=stream)")
-    area = c.area_mm2 + global_buffer(p).area_mm2  # part of the chip whatever the schedule
-    b.area_mm2 = area
-    b.static_energy_j = static_energy(ctx, stages, b.latency_s)
+        streaming = (c.offchip.transfer_s(nbytes),
+                     c.offchip.energy_j(nbytes) + rows * c.array.write_energy_j)
+        notes.append(f"{nbytes / 2**20:.0f} MiB of weights do not fit on the chip and are "
+                     f"streamed from off-chip memory every inference (capacity=stream)")
+    gb = global_buffer(p)
+    area = c.area_mm2 + gb.area_mm2  # part of the chip whatever the schedule
     paper = p.f("paper_area_mm2")
-    b.notes.append(f"chip {area:.0f} mm2 ({area / paper:.2f}x the paper's {paper:.0f} mm2), "
-                   f"{mapping.required_macros} of {c.macros} UCLMs needed")
+    notes.append(f"chip {area:.0f} mm2 ({area / paper:.2f}x the paper's {paper:.0f} mm2), "
+                 f"{mapping.required_macros} of {c.macros} UCLMs needed")
     if mapping.scaled:
-        b.notes.append(f"chip SCALED from {mapping.base_chip.tiles} to {c.tiles} tiles "
-                       f"({mapping.base_chip.area_mm2:.0f} to {area:.0f} mm2) to hold the model "
-                       f"(capacity=scale)")
-    adc = N * sum(s.adc_j for s in stages.values())
-    extra: dict[str, bool | int | float | str] = {
+        notes.append(f"chip SCALED from {mapping.base_chip.tiles} to {c.tiles} tiles "
+                     f"({mapping.base_chip.area_mm2:.0f} to {area:.0f} mm2) to hold the model "
+                     f"(capacity=scale)")
+    head: dict[str, bool | int | float | str] = {
         "t_mvm_s": ctx.t_mvm,
         "area_vs_paper": area / paper,
         "tiles": c.tiles,
@@ -664,17 +785,14 @@ def estimate(graph: OpGraph, p: ParamSet) -> Estimate:
         "uclms_kv": mapping.kv_macros,
         "streamed_weight_bytes": mapping.streamed_weight_bytes,
         "schedule": ctx.sched.name,
-        "adc_energy_share": adc / max(1e-300, sum(x.energy_j for x in b.breakdown) + b.static_energy_j),
-        "leakage_w": c.leakage_w + global_buffer(p).leakage_w,
     }
+    tail: dict[str, bool | int | float | str] = {"leakage_w": c.leakage_w + gb.leakage_w}
     if ctx.lut:
         e = c.array.lut_entries
         # the ideal table's bound, before its 16-bit rounding (the kernels measure the rest)
-        extra.update(lut_entries=e, lut_rows=c.array.lut_rows, lut_arrays=c.array.lut_arrays,
-                     lut_table_error_bound=exp_table_max_rel_error(e, ctx.exp.residual))
-    for s in stages.values():
-        extra.update(s.facts)
-    return b.build(memory_bytes=ctx.sched.memory_bytes(graph, p), extra=extra)
+        tail.update(lut_entries=e, lut_rows=c.array.lut_rows, lut_arrays=c.array.lut_arrays,
+                    lut_table_error_bound=exp_table_max_rel_error(e, ctx.exp.residual))
+    return _Fixed(area, streaming, tuple(notes), head, tail)
 
 
 def static_energy(ctx: _Ctx, stages: Mapping[str, Stage], latency_s: float) -> float:
@@ -732,5 +850,5 @@ def hastily_register_accelerators(register: Any) -> None:
         )
 
 
-__all__ = ["SCHEDULES", "Schedule", "PipelineSchedule", "MatrixSchedule", "estimate", "arithmetic",
+__all__ = ["clear_caches", "SCHEDULES", "Schedule", "PipelineSchedule", "MatrixSchedule", "estimate", "arithmetic",
            "map_model", "softmax_mapping", "stages_of", "chip"]

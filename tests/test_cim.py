@@ -348,3 +348,56 @@ def test_a_third_schedule_needs_no_edit_of_the_others(host, monkeypatch: pytest.
     assert r.ok and r.extra["schedule"] == "serial"
     pipe, matrix = estimate_point(reg, p, g), _result(host, "hastily", "bert-base", 512, schedule="matrix")
     assert pipe.latency_s < r.latency_s and r.memory_bytes == pipe.memory_bytes < matrix.memory_bytes
+
+
+# -- memoisation: a sweep shares chips, mappings and stages between points ------------------
+
+#: Overrides that touch the chip, the mapping, the softmax mapping and the model's own
+#: parameters, so every memo key is exercised with neighbours that differ in one place.
+_MEMO_AXES = {
+    "adc_bits": ["4", "6", "8"],
+    "vfu_lanes": ["8", "32"],
+    "clock_hz": ["1e9", "1.5e9"],
+    "softmax_cores_per_row": ["4", "12"],
+    "score_bytes": ["1", "2"],
+    "multicore_softmax": ["true", "false"],
+    "lut_exp": ["true", "false"],
+    "schedule": ["pipeline", "matrix"],
+    "input_bits": ["4", "8"],
+    "layernorm_vfu_ops": ["4", "9"],
+    "capacity": ["stream", "scale"],
+}
+
+
+def test_memoised_estimates_equal_fresh_ones(host) -> None:  # type: ignore[no-untyped-def]
+    """Points evaluated in one process, in an order where each shares caches with the
+    previous ones, equal the same points each evaluated with every cache emptied."""
+    import random
+
+    rng = random.Random(7)
+    points = [({k: rng.choice(v) for k, v in _MEMO_AXES.items()}, rng.choice([128, 512]),
+               rng.choice(["hastily", "baseline-cim"])) for _ in range(60)]
+    # neighbours that differ in one parameter only, to hit the shared entries
+    points += [({**o, k: v}, seq, acc) for (o, seq, acc) in points[:20]
+               for k, vs in list(_MEMO_AXES.items())[:6] for v in vs[:1]]
+    graphs = {seq: build_graph(host.workload("bert-base"), seq) for seq in (128, 512)}
+
+    def one(o: dict[str, str], seq: int, acc: str) -> dict[str, object]:
+        reg, p = configured_accelerator(host, acc, {acc: o})
+        return estimate_point(reg, p, graphs[seq]).to_dict()
+
+    cim.clear_caches()
+    warm = [one(*pt) for pt in points]
+    fresh = []
+    for pt in points:
+        cim.clear_caches()
+        fresh.append(one(*pt))
+    assert warm == fresh
+    assert len({json.dumps(r, sort_keys=True) for r in warm}) > 40  # the points differ
+
+
+def test_chips_are_shared_between_points_that_agree_on_the_chip(host) -> None:  # type: ignore[no-untyped-def]
+    cim.clear_caches()
+    a, b = _params(host, softmax_cores_per_row="4")[1], _params(host, softmax_cores_per_row="12")[1]
+    assert cim.chip(a) is cim.chip(b)
+    assert cim.chip(_params(host, adc_bits="4")[1]) is not cim.chip(a)

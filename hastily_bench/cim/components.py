@@ -503,6 +503,7 @@ class CellArray(Component):
 
 #: Elementary VFU operations; ``sub`` costs as ``add`` and ``cmp`` as ``max``.
 VFU_OPS = ("add", "mul", "max", "shift", "floor", "div")
+_CANONICAL_OPS = frozenset(VFU_OPS)
 _OP_ALIASES = {"sub": "add", "cmp": "max", "compare": "max", "convert": "floor",
                "reciprocal": "div", "table": "table"}
 EXP_METHODS = ("polynomial", "table")
@@ -638,11 +639,15 @@ class VFU(Component):
 
     def op_cycles(self, op: str) -> int:
         """Cycles per element per lane of one elementary op (``table``: 1 cycle per cycle)."""
+        if op in _CANONICAL_OPS:  # the common case
+            return self.cycles[op]
         c = self._canon(op)
         return 1 if c == "table" else self.cycles[c]
 
     def op_energy_j(self, op: str) -> float:
         """Energy per element of one elementary op (a ``table`` cycle costs as an add)."""
+        if op in _CANONICAL_OPS:
+            return self.energies_j[op]
         c = self._canon(op)
         return self.energies_j["add" if c == "table" else c]
 

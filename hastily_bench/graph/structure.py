@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TypeVar
 
 from ..errors import UsageError
@@ -86,27 +87,43 @@ class OpGraph:
                     raise ValueError(f"op {op.name!r} depends on {dep.op!r}, which comes later")
             seen.add(op.name)
 
+    def __hash__(self) -> int:
+        # the generated hash walks every op each call; models memoise on the graph
+        h = self.__dict__.get("_hash")
+        if h is None:
+            h = hash((self.workload, self.seq_len, self.batch, self.layer_ops, self.phase,
+                      self.context_len, self.level, self.within))
+            object.__setattr__(self, "_hash", h)
+        return h
+
+    def __getstate__(self) -> dict[str, object]:
+        # a string's hash differs between processes: never carry the cached one over
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
     # -- counts --------------------------------------------------------------------
-    @property
+    # A graph is immutable, so what is derived from it is computed once per graph
+    # (cached_property stores it in the instance dict; fields, equality and hash are
+    # untouched). Sweeps cost thousands of designs on one graph.
+    @cached_property
     def layers(self) -> int:
         return self.workload.layers
 
-    @property
+    @cached_property
     def tokens(self) -> int:
         """Tokens processed in the batch, ``batch x seq_len``."""
         return self.batch * self.seq_len
 
-    @property
+    @cached_property
     def macs(self) -> int:
         """Multiply-accumulates of the whole stack."""
         return self.layers * sum(op.macs for op in self.layer_ops)
 
-    @property
+    @cached_property
     def ops(self) -> int:
         """Operations of the whole stack, 2 per MAC."""
         return 2 * self.macs
 
-    @property
+    @cached_property
     def weight_bytes(self) -> int:
         """Trained weight bytes of the whole stack."""
         return self.layers * sum(op.weight_bytes for op in self.layer_ops)
@@ -154,13 +171,17 @@ class OpGraph:
         ``pre``; then ``post`` of layer i followed by ``pre`` of layer i + 1, ``N - 1``
         times; then the last layer's ``post``. Without a barrier the whole stack streams.
         """
+        return list(self._segments)
+
+    @cached_property
+    def _segments(self) -> tuple[tuple[tuple[Op, ...], int], ...]:
         ops, n = self.layer_ops, self.layers
         b = self.barrier_index()
         if b is None:
-            return [(ops, n)]
+            return ((ops, n),)
         pre, post = ops[:b], ops[b:]
         out = [(pre, 1), (post + pre, n - 1), (post, 1)]
-        return [(seg, rep) for seg, rep in out if seg and rep > 0]
+        return tuple((seg, rep) for seg, rep in out if seg and rep > 0)
 
 
 def check_point(seq_len: int, batch: int) -> None:
