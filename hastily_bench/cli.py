@@ -735,17 +735,24 @@ def sweep(
     if err.is_terminal:
         from rich.progress import TimeRemainingColumn
 
-        with Progress(TextColumn("sweeping"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"),
-                      TimeRemainingColumn(), console=err, transient=True) as progress:
-            task = progress.add_task("sweep", total=spec.total, rate="")
+        progress = Progress(TextColumn("sweeping"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("eta"),
+                            TimeRemainingColumn(), console=err, transient=True)
+        task = progress.add_task("sweep", total=spec.total, rate="")
 
-            def show(done: int, total: int) -> None:
-                speed = progress.tasks[0].speed
-                progress.update(task, completed=done, total=total,
-                                rate=f"{speed:,.0f} points/s" if speed else "")
+        def show(done: int, total: int) -> None:
+            # started at the first report, after the workers exist: its refresh thread
+            # must not be running when the local executor forks them
+            if not progress.live.is_started:
+                progress.start()
+            speed = progress.tasks[0].speed
+            progress.update(task, completed=done, total=total,
+                            rate=f"{speed:,.0f} points/s" if speed else "")
 
+        try:
             outcome = run_sweep(spec, ev, progress=show, **kwargs)  # type: ignore[arg-type]
+        finally:
+            progress.stop()
     else:
         outcome = run_sweep(spec, ev, **kwargs)  # type: ignore[arg-type]
     c = outcome.counts

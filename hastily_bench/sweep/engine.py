@@ -187,9 +187,20 @@ def encode_row(row: dict[str, Any], params: ParamSet) -> str:
 _EVALUATORS: dict[str, Evaluator] = {}
 
 
+def _evaluator_key(spec: SweepSpec) -> str:
+    return spec.digest() + repr((spec.constraints, spec.objectives, spec.strict_plugins))
+
+
+def adopt(spec: SweepSpec, evaluator: Evaluator) -> None:
+    """Make ``evaluator`` this process's evaluator for ``spec`` (workers forked from here
+    inherit it instead of building their own)."""
+    _EVALUATORS.clear()
+    _EVALUATORS[_evaluator_key(spec)] = evaluator
+
+
 def evaluate_chunk(spec: SweepSpec, start: int, stop: int) -> ChunkResult:
     """Task function for every executor: a process keeps one evaluator per sweep."""
-    key = spec.digest() + repr((spec.constraints, spec.objectives, spec.strict_plugins))
+    key = _evaluator_key(spec)
     ev = _EVALUATORS.get(key)
     if ev is None:
         _EVALUATORS.clear()  # one sweep at a time per worker: bounded memory

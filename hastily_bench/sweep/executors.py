@@ -10,11 +10,13 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
+import sys
+import threading
 from collections.abc import Iterable
 from typing import Any, Protocol
 
 from ..errors import UsageError
-from .engine import ChunkResult, Evaluator, evaluate_chunk, ignore_sigint
+from .engine import ChunkResult, Evaluator, adopt, evaluate_chunk, ignore_sigint
 from .grid import SweepSpec
 
 EXECUTORS = ("local", "dask")
@@ -63,24 +65,39 @@ class InProcessExecutor:
 
 
 class LocalExecutor:
-    """``--jobs N``: N worker processes on this machine."""
+    """``--jobs N``: N worker processes on this machine.
 
-    def __init__(self, spec: SweepSpec, jobs: int) -> None:
+    On Linux, while this process runs a single thread, the workers are forked from it
+    at once: they start in milliseconds with this process's evaluator (plugins loaded,
+    graphs and memoised chips warm) instead of importing the package and building one
+    each. Otherwise (threads running, another platform) they fork from a fork server
+    that imported the package once; forking a threaded process can deadlock.
+    """
+
+    def __init__(self, spec: SweepSpec, jobs: int, evaluator: Evaluator | None = None) -> None:
         self.workers = jobs
-        self.description = f"local, {jobs} processes"
         self._spec = spec
-        # forkserver, not fork: the parent runs threads (the progress bar), and forking a
-        # threaded process can deadlock; the server imports the package once, workers fork
-        # from it already warm
         ctx: Any
-        if "forkserver" in multiprocessing.get_all_start_methods():
+        methods = multiprocessing.get_all_start_methods()
+        if (evaluator is not None and sys.platform == "linux" and "fork" in methods
+                and threading.active_count() == 1):
+            ctx = multiprocessing.get_context("fork")
+            adopt(spec, evaluator)
+            self.description = f"local, {jobs} processes"
+        elif "forkserver" in methods:
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["hastily_bench.sweep.engine", "hastily_bench.plugins.cim",
                                         "hastily_bench.plugins.gpu"])
             _start_forkserver_beside_the_package()
+            self.description = f"local, {jobs} processes (fork server)"
         else:  # pragma: no cover - Windows
             ctx = multiprocessing.get_context("spawn")
+            self.description = f"local, {jobs} processes (spawned)"
         self._pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=ignore_sigint)
+        if ctx.get_start_method() == "fork":
+            # the first task forks every worker now, before the caller starts any thread
+            # (a progress bar); later forks never happen (a dead worker breaks the pool)
+            self._pool.submit(int).result()
 
     def submit(self, start: int, stop: int) -> cf.Future[ChunkResult]:
         return self._pool.submit(evaluate_chunk, self._spec, start, stop)
@@ -175,7 +192,7 @@ def make_executor(kind: str, spec: SweepSpec, evaluator: Evaluator, *, jobs: int
         return DaskExecutor(spec, n, scheduler)
     if n == 1:
         return InProcessExecutor(spec, evaluator)
-    return LocalExecutor(spec, n)
+    return LocalExecutor(spec, n, evaluator)
 
 
 def _start_forkserver_beside_the_package() -> None:
