@@ -256,6 +256,12 @@ def _validated_breakdown(est: object) -> tuple[OpCost, ...]:
         raise PluginError(f"breakdown energies plus static_energy_j sum to {energy_sum!r}, "
                           f"total is {energy!r}")
     for k, v in est.extra.items():
+        t = type(v)
+        if t is float:
+            if v - v == 0.0:  # finite (inf - inf and nan - nan are nan)
+                continue
+        elif t is int or t is str or t is bool:
+            continue
         if not isinstance(v, (bool, int, float, str)) or (isinstance(v, float) and not math.isfinite(v)):
             raise PluginError(f"extra[{k!r}] is {v!r}, not a finite scalar")
     if plain and type(est.breakdown) is tuple:

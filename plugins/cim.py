@@ -319,7 +319,7 @@ _mappings = _KeyedCache(4096)
 
 def clear_caches() -> None:
     """Forget every memoised chip, buffer and mapping (tests; a long process that wants memory back)."""
-    for cache in (_chips, _buffers, _mappings):
+    for cache in (_chips, _buffers, _mappings, _arithmetics):
         cache.clear()
 
 
@@ -812,9 +812,21 @@ def static_energy(ctx: _Ctx, stages: Mapping[str, Stage], latency_s: float) -> f
     return always_on * latency_s + busy
 
 
+#: What :func:`arithmetic` reads.
+_ARITH_KEYS = ("lut_exp", "array_rows", "array_cell_bits", "dac_bits", "adc_bits", "weight_bits",
+               "input_bits", "vfu_exp_residual", "array_lut_entries")
+_arithmetics = _KeyedCache(1024)
+
+
 def arithmetic(p: ParamSet) -> Arithmetic:
     """INT8 matmuls as analog MVMs of the arrays (rows, cell bits, DAC and ADC from the
     parameters); the table exponent (with its residual and size) when ``lut_exp`` is on."""
+    key = p.values_of(_ARITH_KEYS)
+    a: Arithmetic | None = _arithmetics.get(key)
+    return a if a is not None else _arithmetics.put(key, _arithmetic(p))
+
+
+def _arithmetic(p: ParamSet) -> Arithmetic:
     analog = {
         "analog": True,
         "array_rows": p.i("array_rows"),

@@ -50,6 +50,29 @@ def test_local_executors_write_identical_rows(small, tmp_path: Path) -> None:  #
     assert "2 processes" in two.executor
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="workers fork from the parent on Linux only")
+def test_workers_fork_from_a_single_threaded_parent_else_from_a_fork_server(small, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import threading
+
+    spec, ev = small
+    one = run_sweep(spec, ev, output=tmp_path / "j1.jsonl", jobs=1)
+    if threading.active_count() == 1:
+        forked = run_sweep(spec, ev, output=tmp_path / "fork.jsonl", jobs=2, chunk_size=4)
+        assert forked.executor == "local, 2 processes"
+        assert (tmp_path / "fork.jsonl").read_bytes() == (tmp_path / "j1.jsonl").read_bytes()
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, daemon=True)  # a thread: forking would be unsafe
+    t.start()
+    try:
+        served = run_sweep(spec, ev, output=tmp_path / "server.jsonl", jobs=2, chunk_size=4)
+    finally:
+        stop.set()
+        t.join()
+    assert served.executor == "local, 2 processes (fork server)"
+    assert (tmp_path / "server.jsonl").read_bytes() == (tmp_path / "j1.jsonl").read_bytes()
+    assert [p.index for p in one.front] == [p.index for p in served.front]
+
+
 def test_dask_local_cluster_writes_identical_rows(small, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("distributed", reason="needs the dask extra (part of the test extra)")
     spec, ev = small

@@ -10,6 +10,10 @@ resolution at four sequence lengths:
   ``spec.estimate(graph, params)``, parameters already built;
 * estimate_point: the public API's point (checks, params_hash, result);
 * row: ``Result.to_dict`` plus the JSON Lines row;
+
+Points repeat ``--repeats`` times (best of), so memoised chips, mappings and stages are
+warm: this is the floor of a point's cost. A sweep's single pass meets each memo key a few
+times only; ``hastily-bench sweep`` prints the end-to-end figure.
 * chunk: the whole worker path (``Evaluator.run_chunk``: all of the above, the
   feasibility test and the chunk's Pareto front).
 
@@ -65,7 +69,7 @@ def main() -> None:
 
     def row() -> None:
         for r, (_, p, _) in zip(results, built, strict=True):
-            encode_row(r.to_dict(), p)
+            encode_row(r.to_dict(params=False), p)  # as the worker does
 
     def chunk() -> None:
         ev.run_chunk(0, n)
