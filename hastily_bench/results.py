@@ -258,7 +258,7 @@ def _validated_breakdown(est: object) -> tuple[OpCost, ...]:
     for k, v in est.extra.items():
         t = type(v)
         if t is float:
-            if v - v == 0.0:  # finite (inf - inf and nan - nan are nan)
+            if v - v == 0.0:  # type: ignore[operator]  # finite (inf - inf and nan - nan are nan)
                 continue
         elif t is int or t is str or t is bool:
             continue
