@@ -177,7 +177,8 @@ class Schedule(abc.ABC):
 
     @abc.abstractmethod
     def latencies(self, graph: OpGraph, stages: Mapping[str, Stage]) -> dict[str, float]:
-        """Latency attributed to each op (by label), summed over the layers."""
+        """Latency attributed to each op (by label), summed over the layers. ``stages``
+        are read-only: most are shared by the design points that agree on what fixes them."""
 
     @abc.abstractmethod
     def memory_bytes(self, graph: OpGraph, p: ParamSet) -> int:
@@ -692,7 +693,11 @@ def _gelu(op: GELU, ctx: _Ctx) -> Stage:
 # --- the estimate ------------------------------------------------------------------------------------
 
 def stages_of(graph: OpGraph, p: ParamSet) -> tuple[_Ctx, dict[str, Stage]]:
-    """The context and one :class:`Stage` per op of the graph."""
+    """The context and one :class:`Stage` per op of the graph.
+
+    The stages are read-only: a weight product's, a norm's or an activation's is shared by
+    every point with the same graph, chip and mapping parameters (only the softmax's is
+    built per call, and its schedule fills in its timing)."""
     plan = rules.plan(graph)  # Unsupported for an op without a rule
     ckey = p.values_of(_CHIP_KEYS)
     c = _chips.get(ckey) or _chips.put(ckey, Chip.from_params(p))

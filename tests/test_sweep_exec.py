@@ -56,7 +56,9 @@ def test_workers_fork_from_a_single_threaded_parent_else_from_a_fork_server(smal
 
     spec, ev = small
     one = run_sweep(spec, ev, output=tmp_path / "j1.jsonl", jobs=1)
-    if threading.active_count() == 1:
+    from hastily_bench.sweep.executors import _single_threaded
+
+    if _single_threaded():  # (not under pytest once NumPy's threads run: the CLI test checks it)
         forked = run_sweep(spec, ev, output=tmp_path / "fork.jsonl", jobs=2, chunk_size=4)
         assert forked.executor == "local, 2 processes"
         assert (tmp_path / "fork.jsonl").read_bytes() == (tmp_path / "j1.jsonl").read_bytes()
@@ -131,6 +133,65 @@ def test_interrupted_sweep_leaves_valid_rows_and_resumes(sig: int, jobs: str, tm
     for i in sorted({*range(max(0, done - 3), min(total, done + 3)), *range(0, total, 97), total - 1}):
         assert lines[i] == _encode(ev.point(i).to_dict()).encode(), i
     assert json.loads((tmp_path / "s.summary.json").read_text())["status"] == "complete"
+
+
+def _workers(pid: int) -> list[int]:
+    """The sweep's pool workers under ``pid``: forked from it (its command line) or from a
+    fork server it started; not the resource tracker or the server itself."""
+    def children(p: int) -> list[int]:
+        try:
+            return [int(c) for c in Path(f"/proc/{p}/task/{p}/children").read_text().split()]
+        except OSError:
+            return []
+
+    def cmdline(p: int) -> bytes:
+        try:
+            return Path(f"/proc/{p}/cmdline").read_bytes()
+        except OSError:
+            return b""
+
+    out, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for c in children(parent):
+            todo.append(c)
+            if cmdline(c) == cmdline(pid) or b"forkserver" in cmdline(parent):
+                out.append(c)
+    return out
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs /proc to find the workers")
+def test_a_killed_worker_stops_the_sweep_with_one_line(tmp_path: Path) -> None:
+    """A worker killed (OOM killer, kill -9): the pool terminates the others, which must
+    die (a worker forked from the command once inherited its SIGTERM handler and blocked
+    forever); the sweep stops with one line, the rows so far kept, resumable."""
+    out = tmp_path / "s.jsonl"
+    grid = (f"hastily.{LANES}=8:128:x2", f"hastily.{CLOCK}=0.5e9:2e9:40", f"hastily.{ADC}=4:8:+1",
+            "hastily.softmax_cores_per_row=1:32:+1")
+    proc = _cli("sweep", "bert-tiny", "-a", "hastily", "-l", "128", "-l", "256",
+                *(x for g in grid for x in ("-g", g)), "--chunk-size", "50", "--top", "0",
+                "-j", "2", "-o", str(out))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size == 0):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    workers = _workers(proc.pid)
+    assert workers, "no worker processes found"
+    os.kill(workers[0], signal.SIGKILL)
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        for w in _workers(proc.pid):
+            os.kill(w, signal.SIGKILL)
+        proc.kill()
+        pytest.fail("the sweep hung after a worker was killed")
+    assert proc.returncode == 2, err
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1 and "--resume" in lines[0] and "Traceback" not in lines[0], lines
+    summary = json.loads((tmp_path / "s.summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["done"] == out.read_bytes().count(b"\n")
+    # the command is single-threaded when it starts its workers, so they are forked from it
+    assert summary["executor"]["description"] == "local, 2 processes"
 
 
 def test_cli_sweep_table_plot_and_errors(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

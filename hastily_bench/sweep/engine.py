@@ -15,8 +15,6 @@ import signal
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
-
 from ..api import (
     PluginHost,
     build_graph,
@@ -156,6 +154,8 @@ class Evaluator:
         lines.append("")
         front: list[FrontPoint] = []
         if vectors:
+            import numpy as np  # here, not at import: a parent that forks workers stays single-threaded
+
             signs = np.array([-1.0 if o.maximise else 1.0 for o in self.objectives])
             groups: dict[tuple[str, int, int], list[int]] = {}
             for k, (_, row, _, _) in enumerate(where):
@@ -208,6 +208,14 @@ def evaluate_chunk(spec: SweepSpec, start: int, stop: int) -> ChunkResult:
     return ev.run_chunk(start, stop)
 
 
-def ignore_sigint() -> None:
-    """Pool initializer: Ctrl-C reaches the whole process group; only the parent handles it."""
+def worker_signals() -> None:
+    """Pool initializer: Ctrl-C reaches the whole process group; only the parent handles it.
+    SIGTERM gets its default action back (a worker forked from the command inherits its
+    handler, which raises SystemExit: a pool whose worker died terminates the others with
+    SIGTERM, and a worker that caught it would block forever sending its result)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+#: The former name.
+ignore_sigint = worker_signals

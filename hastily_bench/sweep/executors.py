@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from ..errors import UsageError
-from .engine import ChunkResult, Evaluator, adopt, evaluate_chunk, ignore_sigint
+from .engine import ChunkResult, Evaluator, adopt, evaluate_chunk, worker_signals
 from .grid import SweepSpec
 
 EXECUTORS = ("local", "dask")
@@ -79,8 +79,7 @@ class LocalExecutor:
         self._spec = spec
         ctx: Any
         methods = multiprocessing.get_all_start_methods()
-        if (evaluator is not None and sys.platform == "linux" and "fork" in methods
-                and threading.active_count() == 1):
+        if evaluator is not None and sys.platform == "linux" and "fork" in methods and _single_threaded():
             ctx = multiprocessing.get_context("fork")
             adopt(spec, evaluator)
             self.description = f"local, {jobs} processes"
@@ -93,7 +92,7 @@ class LocalExecutor:
         else:  # pragma: no cover - Windows
             ctx = multiprocessing.get_context("spawn")
             self.description = f"local, {jobs} processes (spawned)"
-        self._pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=ignore_sigint)
+        self._pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=worker_signals)
         if ctx.get_start_method() == "fork":
             # the first task forks every worker now, before the caller starts any thread
             # (a progress bar); later forks never happen (a dead worker breaks the pool)
@@ -164,6 +163,21 @@ class DaskExecutor:
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def _single_threaded() -> bool:
+    """No other thread in this process, Python's or a native library's (OpenBLAS starts
+    threads when NumPy is imported): only then is forking it safe."""
+    if threading.active_count() != 1:
+        return False
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1]) == 1
+    except (OSError, ValueError):
+        pass
+    return False
 
 
 def default_jobs() -> int:

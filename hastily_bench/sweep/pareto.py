@@ -18,9 +18,10 @@ import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # NumPy is imported where fronts are computed: a sweep's parent stays
+    import numpy as np  # single-threaded (OpenBLAS threads) until its workers are forked
 
 from ..errors import UsageError, suggest
 
@@ -159,6 +160,8 @@ def dominated_by(a: np.ndarray, b: np.ndarray, *, block: int = 256) -> np.ndarra
 
     Vectorised in blocks of ``block`` rows of ``b`` so memory stays bounded.
     """
+    import numpy as np
+
     out = np.zeros(len(b), dtype=bool)
     if len(a) == 0 or len(b) == 0:
         return out
@@ -181,6 +184,8 @@ def front_mask(vectors: np.ndarray, *, block: int = 256) -> np.ndarray:
     by rows before it in that order, so each block is checked against the front
     kept so far and against itself. The cost is n x (front + block), not n x n.
     """
+    import numpy as np
+
     n = len(vectors)
     keep = np.zeros(n, dtype=bool)
     if n == 0:
@@ -204,6 +209,8 @@ def _minimised(p: FrontPoint, objectives: Sequence[Objective]) -> tuple[float, .
 
 def merge_fronts(points: Sequence[FrontPoint], objectives: Sequence[Objective]) -> list[FrontPoint]:
     """The non-dominated points per (workload, seq_len, batch), ordered by sweep index."""
+    import numpy as np
+
     groups: dict[tuple[str, int, int], list[FrontPoint]] = {}
     for p in points:
         groups.setdefault(p.group(), []).append(p)
@@ -227,6 +234,8 @@ class FrontAccumulator:
         self._groups: dict[tuple[str, int, int], tuple[list[FrontPoint], np.ndarray]] = {}
 
     def add(self, points: Sequence[FrontPoint]) -> None:
+        import numpy as np
+
         by_group: dict[tuple[str, int, int], list[FrontPoint]] = {}
         for p in points:
             by_group.setdefault(p.group(), []).append(p)

@@ -302,9 +302,15 @@ def run_sweep(
     else:
         state = SweepState()
     skipped = state.done
-    meta = api.metadata(host, numerics="off", command=command)
-    # a bad executor option or an unreachable scheduler fails before anything is written
+    # a bad executor option or an unreachable scheduler fails before anything is written;
+    # local workers are forked before the metadata (naming the kernels imports NumPy, whose
+    # threads would make forking unsafe)
     ex = make_executor(executor, spec, evaluator, jobs=jobs, scheduler=scheduler)
+    try:
+        meta = api.metadata(host, numerics="off", command=command)
+    except BaseException:
+        ex.close(cancel=True)
+        raise
     if not skipped:
         output.write_bytes(b"")
     size = chunk_size or _chunk_size(spec.total - state.done, ex.workers)
