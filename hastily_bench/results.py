@@ -123,8 +123,14 @@ class Result:
             raise TypeError(f"a result must be an object, got {type(d).__name__}")
         where = f"result {d.get('workload')!r}/{d.get('accelerator')!r}"
         for key in ("workload", "accelerator"):
-            if not isinstance(d.get(key), str):
+            name = d.get(key)
+            if not isinstance(name, str):
                 raise TypeError(f"{where}: {key!r} must be a string")
+            # a name ends up in tables, Markdown bullets and headings: a hand-edited file
+            # must not inject lines or cells there
+            if not name or not name.isprintable() or "|" in name or "`" in name:
+                raise TypeError(f"{where}: {key!r} must be a non-empty name of printable "
+                                f"characters without '|' or '`', got {name!r}")
         for key in ("seq_len", "batch", "ops"):
             v = d.get(key)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:

@@ -250,3 +250,13 @@ def test_bad_device_parameters_are_one_line_errors(cli, setting: str, message: s
             "-f", "csv")
     assert r.code == 2 and message in r.err and r.err.count("\n") == 1, r
     assert r.out == ""
+
+
+def test_power_and_clock_have_upper_bounds(cli) -> None:  # type: ignore[no-untyped-def]
+    """A board power or clock beyond any real board is a typo, refused in one line."""
+    for key, value in (("tdp_w", "1e9"), ("boost_clock_mhz", "1e7"), ("base_clock_mhz", "1e7")):
+        r = cli("run", "bert-tiny", "-a", "a40-tensorrt", "--numerics", "off", "--set",
+                f"a40-tensorrt.{key}={value}")
+        assert r.code == 2 and f"'{key}'" in r.err and "above" in r.err, r
+    r = cli("run", "bert-tiny", "-a", "hastily", "--numerics", "off", "--set", "hastily.clock_hz=1e12")
+    assert r.code == 2 and "above" in r.err, r

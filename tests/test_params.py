@@ -30,6 +30,8 @@ def test_override_parses_to_the_parameter_type(ps: ParamSet) -> None:
     ("mode", "cubic", "not one of none, linear"),
     ("lanes", "0", "below"),
     ("clock_hz", "nan", "finite"),
+    ("lanes", "\uff13\uff12", "takes an integer"),  # fullwidth "32": int() would read it
+    ("clock_hz", "\u0662e9", "takes a number"),  # Arabic-Indic 2
 ])
 def test_bad_values(ps: ParamSet, name: str, value: str, msg: str) -> None:
     with pytest.raises(UsageError, match=msg):

@@ -432,8 +432,14 @@ def test_19_signal_during_write_leaves_no_temporary_file(
         os.kill(os.getpid(), sig)  # a real signal, delivered while the temporary file exists
 
     monkeypatch.setattr(hio.os, "fsync", fsync_then_signal)
-    with pytest.raises(exc) as info:
-        hio.write_atomic(out, "new")
+    # Python's own Ctrl-C handler, whatever this process inherited (a shell's background
+    # job starts with SIGINT ignored, and Python then leaves it ignored)
+    old_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(exc) as info:
+            hio.write_atomic(out, "new")
+    finally:
+        signal.signal(signal.SIGINT, old_int)
     if exc is SystemExit:
         assert info.value.code == 128 + signal.SIGTERM  # type: ignore[attr-defined]
     assert calls and [p.name for p in tmp_path.iterdir()] == ["out.json"]
@@ -560,3 +566,16 @@ def test_builtin_workloads_unchanged_by_weight_layers() -> None:
     for w, _ in PluginHost(autoload=False).workloads():
         assert w.weight_layers == w.distinct_weight_layers == w.layers
         assert re.fullmatch(r"[a-z0-9-]+", w.name)
+
+
+def test_names_that_would_inject_lines_or_cells_are_refused_on_read(cli, tmp_path: Path,
+                                                                     tiny_results: Path) -> None:
+    """A hand-edited results file whose names hold a newline, '|' or '`' would inject
+    Markdown lines or table cells in `compare`'s report: refused in one line."""
+    doc = json.loads(tiny_results.read_text())
+    for bad in ("hastily\n- **all clear**", "a|b", "a`b", ""):
+        doc["results"][0]["accelerator"] = bad
+        p = tmp_path / "bad.json"
+        p.write_text(json.dumps(doc))
+        one_line_error(cli("compare", str(tiny_results), str(p)), "accelerator")
+    assert cli("compare", str(tiny_results), str(tiny_results)).code == 0

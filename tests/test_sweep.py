@@ -72,7 +72,7 @@ def test_axis_values(spec: str, values: list[str]) -> None:
 
 @pytest.mark.parametrize("spec", ["", "1,,2", "1:2", "1:2:3:4", "8:64:x1", "0:64:x2", "64:8:x2",
                                   "1:10:+0", "1:2:0", "1:2:abc", "a:2:3", "2:1:+1", "1:2:1",
-                                  "1:1e9:+1e-3"])
+                                  "1:1e9:+1e-3", "\uff14:\uff18:+\uff11", "4:8:\uff13"])  # fullwidth digits
 def test_bad_axis_values_are_usage_errors(spec: str) -> None:
     with pytest.raises(UsageError):
         expand_values(spec, "test")

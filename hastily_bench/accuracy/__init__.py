@@ -100,6 +100,8 @@ def encode(
     numpy.ndarray
         float32, (len(sentences), hidden), unit length when the checkpoint normalises.
     """
+    if isinstance(sentences, (str, bytes)):  # (list() would make it a list of characters)
+        raise ValueError(f"sentences: expected a list of strings, got one {type(sentences).__name__}")
     ck = load_checkpoint(model_dir)
     return Encoder(ck, arithmetic).encode(list(sentences), progress=progress)
 

@@ -57,6 +57,8 @@ class Axis:
 
 def _number(text: str, where: str) -> float:
     try:
+        if not text.isascii():  # float() also reads other scripts' digits
+            raise ValueError(text)
         v = float(text)
     except ValueError:
         raise UsageError(f"{where}: {text!r} is not a number") from None
@@ -108,6 +110,8 @@ def expand_values(spec: str, where: str) -> list[str]:
         values = [_clean(start + i * step) for i in range(n)]
     else:
         try:
+            if not how.isascii():
+                raise ValueError(how)
             count = int(how)
         except ValueError:
             raise UsageError(f"{where}: range {spec!r}: {how!r} is not xFACTOR, COUNT or +STEP") from None

@@ -142,3 +142,9 @@ def test_bad_checkpoints_are_one_line_errors(tiny_model: Path, tmp_path: Path, e
 def test_missing_path(tmp_path: Path) -> None:
     with pytest.raises(HastilyError, match="no such file"):
         load_checkpoint(tmp_path / "nope")
+
+
+def test_a_bare_string_is_refused_not_split_into_characters(tiny_model: Path) -> None:
+    with pytest.raises(ValueError, match="expected a list of strings, got one str"):
+        encode(tiny_model, "one sentence")
+    assert encode(tiny_model, ["one sentence"]).shape[0] == 1
