@@ -194,6 +194,24 @@ def test_a_killed_worker_stops_the_sweep_with_one_line(tmp_path: Path) -> None:
     assert summary["executor"]["description"] == "local, 2 processes"
 
 
+def test_sigterm_to_the_process_group_is_an_interruption(tmp_path: Path) -> None:
+    """`kill -TERM -PGID` (a job scheduler, a terminal closing) ends the workers too: the
+    broken pool that follows is reported as the interruption it is, resumable."""
+    out = tmp_path / "s.jsonl"
+    proc = _cli(*SWEEP_ARGS, "-j", "2", "-o", str(out), start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size == 0):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"--resume" in err and b"BrokenProcessPool" not in err and b"Traceback" not in err, err
+    summary = json.loads((tmp_path / "s.summary.json").read_text())
+    assert summary["status"] == "interrupted" and "failure" not in summary
+    assert summary["done"] == out.read_bytes().count(b"\n")
+
+
 def test_cli_sweep_table_plot_and_errors(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("matplotlib")
     out = tmp_path / "s.jsonl"

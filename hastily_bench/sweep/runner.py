@@ -402,6 +402,10 @@ def run_sweep(
             signal.signal(s, h)
         with contextlib.suppress(KeyboardInterrupt, SweepInterrupted):  # yet another signal
             ex.close(cancel=True)
+        if failure and signals[0]:
+            # Ctrl-C or SIGTERM sent to the whole process group also ends the workers: the
+            # pool breaking then is the interruption, not a fault of its own
+            failure = ""
         status = "interrupted" if signals[0] or state.done < spec.total else "complete"
         doc = summary_doc(status)
         if failure:
