@@ -138,6 +138,8 @@ def parse_thresholds(items: Sequence[str]) -> dict[str, float]:
 def _parse_percent(item: str, text: str) -> float:
     raw = text.strip().removesuffix("%").strip()
     try:
+        if not raw.isascii():  # float() also reads other scripts' digits
+            raise ValueError(raw)
         pct = float(raw)
     except ValueError:
         raise UsageError(f"--threshold {item!r}: {text!r} is not a number of percent") from None

@@ -19,7 +19,7 @@ import pluggy
 from . import __version__, hookspecs
 from .accelerator import AcceleratorSpec
 from .errors import PluginError, UsageError, suggest
-from .workload import Workload, builtin_workload_files, workload_from_toml
+from .workload import Workload, builtin_workload_files, check_name, workload_from_toml
 
 ENTRY_POINT_GROUP = "hastily_bench"
 DISABLE_AUTOLOAD_ENV = "HASTILY_DISABLE_PLUGIN_AUTOLOAD"
@@ -41,6 +41,10 @@ def _identity(obj: object) -> object:
 
 class _Conflict(PluginError):
     """Two plugins claim one name: always fatal, whatever ``strict`` says."""
+
+
+#: The distribution named for plugins given in-process (``PluginHost(extra_plugins=...)``).
+IN_PROCESS = "<in-process>"
 
 
 @dataclass
@@ -121,7 +125,7 @@ class PluginHost:
             info = PluginInfo(name, "hastily-bench", __version__, builtin=True)
             self._try_register(info, functools.partial(importlib.import_module, modname))
         for name, obj in extra_plugins:
-            info = PluginInfo(name, "<in-process>", "", builtin=False)
+            info = PluginInfo(name, IN_PROCESS, "", builtin=False)
             self._try_register(info, functools.partial(_identity, obj))
         if autoload:
             self._load_entry_points()
@@ -232,6 +236,12 @@ class PluginHost:
             def register(spec: AcceleratorSpec) -> None:
                 if not isinstance(spec, AcceleratorSpec):
                     raise PluginError(f"registered {spec!r}, not an AcceleratorSpec")
+                try:  # names land in tables, Markdown and results files that are read back
+                    check_name(spec.name, "accelerator")
+                    for label, _ in spec.ablation:
+                        check_name(label, f"accelerator {spec.name!r}: ablation step")
+                except UsageError as exc:
+                    raise PluginError(str(exc)) from None
                 if spec.name in self._accelerators:
                     other = self._accelerators[spec.name].plugin
                     raise _Conflict(

@@ -111,22 +111,23 @@ class Workload:
 MAX_NAME_LEN = 100
 
 
-def check_name(name: object) -> None:
-    """Refuse a workload name that would break a table, a Markdown heading or a CSV row.
+def check_name(name: object, what: str = "workload") -> None:
+    """Refuse a name that would break a table, a Markdown heading or a CSV row.
 
     A name is a non-empty string of at most :data:`MAX_NAME_LEN` printable characters
-    without ``|``, backquote, or leading/trailing spaces.
+    without ``|``, backquote, or leading/trailing spaces. ``what`` names it in the
+    message (workloads, accelerators and ablation steps follow the same rule).
     """
     if not isinstance(name, str) or not name:
-        raise UsageError(f"workload name must be a non-empty string, got {name!r}")
+        raise UsageError(f"{what} name must be a non-empty string, got {name!r}")
     if len(name) > MAX_NAME_LEN:
-        raise UsageError(f"workload name {name[:20]!r}... is longer than {MAX_NAME_LEN} characters")
+        raise UsageError(f"{what} name {name[:20]!r}... is longer than {MAX_NAME_LEN} characters")
     bad = [c for c in name if c in "|`" or not c.isprintable()]
     if bad:
-        raise UsageError(f"workload name {name!r} contains {bad[0]!r}; use letters, digits, "
+        raise UsageError(f"{what} name {name!r} contains {bad[0]!r}; use letters, digits, "
                          "'-', '_', '.' or spaces")
     if name != name.strip():
-        raise UsageError(f"workload name {name!r} starts or ends with a space")
+        raise UsageError(f"{what} name {name!r} starts or ends with a space")
 
 
 def _int_field(doc: Mapping[str, Any], key: str, origin: str) -> int:

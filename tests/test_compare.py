@@ -110,6 +110,7 @@ def test_parse_thresholds_overrides_in_order() -> None:
         ("tops=-1", r"finite number >= 0"),
         ("tops=nan", r"finite number >= 0"),
         ("tops=inf", r"finite number >= 0"),
+        ("tops=\uff15", r"is not a number"),  # fullwidth 5: float() would read it
     ],
 )
 def test_parse_thresholds_rejects(item: str, message: str) -> None:

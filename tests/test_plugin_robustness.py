@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import types
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -263,6 +264,28 @@ def test_registering_something_else_is_a_plugin_error() -> None:
 
     mod.hastily_register_accelerators = hastily_register_accelerators  # type: ignore[attr-defined]
     with pytest.raises(PluginError, match="registered .*'dict-accel'.*, not an AcceleratorSpec"):
+        make_host(mod)
+
+
+@pytest.mark.parametrize("name", ["toy|v2", "toy `x`", "", "toy\nv2", " toy"])
+def test_accelerator_names_that_break_tables_or_results_files_are_refused(name: str) -> None:
+    """A name lands in tables, Markdown and results files read back later: one the reader
+    would refuse is refused when the plugin registers it."""
+    with pytest.raises(PluginError, match="accelerator name"):
+        make_host(accel_plugin(name))
+
+
+def test_ablation_labels_follow_the_name_rule() -> None:
+    mod = accel_plugin("toy")
+    spec = replace(mod.hastily_register_accelerators.__closure__[0].cell_contents,  # type: ignore[attr-defined]
+                   ablation=(("ok step", {}), ("bad|step", {})))
+
+    @hookimpl
+    def hastily_register_accelerators(register: Callable[[AcceleratorSpec], None]) -> None:
+        register(spec)
+
+    mod.hastily_register_accelerators = hastily_register_accelerators  # type: ignore[attr-defined]
+    with pytest.raises(PluginError, match=re.escape("ablation step name 'bad|step' contains '|'")):
         make_host(mod)
 
 

@@ -145,7 +145,7 @@ def test_constraints_and_objectives_parse() -> None:
     for text in ("area_mm2 <= 400", "latency_s < 0.0015", "tops >= 123456789.25", "energy_j != 1e-300"):
         c = parse_constraint(text)
         assert parse_constraint(str(c)) == c  # the text workers re-parse is exact
-    for bad in ("area_mm2 =< 4", "area_mm2 <= x", "<= 4", "area_mm2 <= inf"):
+    for bad in ("area_mm2 =< 4", "area_mm2 <= x", "<= 4", "area_mm2 <= inf", "area_mm2 <= \uff14"):
         with pytest.raises(UsageError):
             parse_constraint(bad)
     assert str(parse_objective("tops")) == "max:tops" and str(parse_objective("latency_s")) == "min:latency_s"

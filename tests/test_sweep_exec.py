@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -50,18 +51,14 @@ def test_local_executors_write_identical_rows(small, tmp_path: Path) -> None:  #
     assert "2 processes" in two.executor
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="workers fork from the parent on Linux only")
-def test_workers_fork_from_a_single_threaded_parent_else_from_a_fork_server(small, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_threaded_parent_starts_workers_from_a_fork_server(small, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Forking a process that runs threads can deadlock: with a thread running, the workers
+    start from a fork server and write the same rows. (The forked path, taken by the
+    single-threaded command, is checked by the CLI tests below.)"""
     import threading
 
     spec, ev = small
     one = run_sweep(spec, ev, output=tmp_path / "j1.jsonl", jobs=1)
-    from hastily_bench.sweep.executors import _single_threaded
-
-    if _single_threaded():  # (not under pytest once NumPy's threads run: the CLI test checks it)
-        forked = run_sweep(spec, ev, output=tmp_path / "fork.jsonl", jobs=2, chunk_size=4)
-        assert forked.executor == "local, 2 processes"
-        assert (tmp_path / "fork.jsonl").read_bytes() == (tmp_path / "j1.jsonl").read_bytes()
     stop = threading.Event()
     t = threading.Thread(target=stop.wait, daemon=True)  # a thread: forking would be unsafe
     t.start()
@@ -73,6 +70,74 @@ def test_workers_fork_from_a_single_threaded_parent_else_from_a_fork_server(smal
     assert served.executor == "local, 2 processes (fork server)"
     assert (tmp_path / "server.jsonl").read_bytes() == (tmp_path / "j1.jsonl").read_bytes()
     assert [p.index for p in one.front] == [p.index for p in served.front]
+
+
+def test_in_process_accelerators_are_refused_where_workers_load_plugins(tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """An accelerator given as PluginHost(extra_plugins=...) exists only in this process:
+    with threads running (fork unsafe) its workers would not know it, so the sweep is
+    refused before any work, in one line; jobs=1 runs it."""
+    import threading
+    import types
+
+    from hastily_bench.api import PluginHost, hookimpl
+    from hastily_bench.errors import UsageError
+    mod = types.ModuleType("my_cim")
+
+    @hookimpl
+    def hastily_register_accelerators(register) -> None:  # type: ignore[no-untyped-def]
+        base = PluginHost(autoload=False).accelerator("hastily").spec
+        register(replace(base, name="my-cim", default=False, ablation=()))
+
+    mod.hastily_register_accelerators = hastily_register_accelerators  # type: ignore[attr-defined]
+    host = PluginHost(autoload=False, extra_plugins=[("my_cim", mod)])
+    spec, ev = prepare(host, workloads=["bert-tiny"], accelerators=["my-cim"], seq_lens=[128],
+                       grid=[f"my-cim.{LANES}=8,16,32"])
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, daemon=True)
+    t.start()
+    try:
+        with pytest.raises(UsageError, match="registered in this process only"):
+            run_sweep(spec, ev, output=tmp_path / "s.jsonl", jobs=2)
+    finally:
+        stop.set()
+        t.join()
+    assert not (tmp_path / "s.jsonl").exists()
+    assert run_sweep(spec, ev, output=tmp_path / "s.jsonl", jobs=1).done == 3
+
+
+def test_a_failure_after_the_workers_start_shuts_them_down(small, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever fails once the executor exists (here the run's metadata), it is closed:
+    no worker process or pool is left behind."""
+    import multiprocessing
+
+    from hastily_bench.sweep import runner
+
+    closed: list[bool] = []
+    real_make = runner.make_executor
+
+    def make(*args, **kw):  # type: ignore[no-untyped-def]
+        ex = real_make(*args, **kw)
+        real_close = ex.close
+
+        def close(*, cancel: bool) -> None:
+            closed.append(cancel)
+            real_close(cancel=cancel)
+
+        ex.close = close
+        ex.submit(0, 1)  # workers exist (a fork-server pool starts them on demand)
+        return ex
+
+    def broken(*args: object, **kw: object) -> None:
+        raise RuntimeError("metadata failed")
+
+    spec, ev = small
+    monkeypatch.setattr(runner, "make_executor", make)
+    monkeypatch.setattr(runner.api, "metadata", broken)
+    with pytest.raises(RuntimeError, match="metadata failed"):
+        run_sweep(spec, ev, output=tmp_path / "s.jsonl", jobs=2)
+    assert closed and closed[0] is True
+    assert multiprocessing.active_children() == []
 
 
 def test_dask_local_cluster_writes_identical_rows(small, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from ..errors import UsageError
+from ..host import IN_PROCESS
 from .engine import ChunkResult, Evaluator, adopt, evaluate_chunk, worker_signals
 from .grid import SweepSpec
 
@@ -84,12 +85,14 @@ class LocalExecutor:
             adopt(spec, evaluator)
             self.description = f"local, {jobs} processes"
         elif "forkserver" in methods:
+            _refuse_in_process_accelerators(evaluator, "workers started from a fork server")
             ctx = multiprocessing.get_context("forkserver")
             ctx.set_forkserver_preload(["hastily_bench.sweep.engine", "hastily_bench.plugins.cim",
                                         "hastily_bench.plugins.gpu"])
             _start_forkserver_beside_the_package()
             self.description = f"local, {jobs} processes (fork server)"
         else:  # pragma: no cover - Windows
+            _refuse_in_process_accelerators(evaluator, "spawned workers")
             ctx = multiprocessing.get_context("spawn")
             self.description = f"local, {jobs} processes (spawned)"
         self._pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=worker_signals)
@@ -165,6 +168,18 @@ class DaskExecutor:
             self._cluster.close()
 
 
+def _refuse_in_process_accelerators(evaluator: Evaluator | None, workers: str) -> None:
+    """An accelerator registered in this process only (``PluginHost(extra_plugins=...)``)
+    exists in no worker that loads plugins itself: refuse before any work."""
+    if evaluator is None:
+        return
+    for reg, _, _ in evaluator.accels:
+        if reg.plugin.distribution == IN_PROCESS:
+            raise UsageError(f"accelerator {reg.spec.name!r} is registered in this process only "
+                             f"(extra_plugins), so {workers} cannot load it; sweep it with jobs=1 "
+                             "(or from a single-threaded process on Linux, whose workers are forked)")
+
+
 def _single_threaded() -> bool:
     """No other thread in this process, Python's or a native library's (OpenBLAS starts
     threads when NumPy is imported): only then is forking it safe."""
@@ -203,6 +218,7 @@ def make_executor(kind: str, spec: SweepSpec, evaluator: Evaluator, *, jobs: int
     check_executor(kind, jobs=jobs, scheduler=scheduler)
     n = jobs or default_jobs()
     if kind == "dask":
+        _refuse_in_process_accelerators(evaluator, "Dask workers")
         return DaskExecutor(spec, n, scheduler)
     if n == 1:
         return InProcessExecutor(spec, evaluator)

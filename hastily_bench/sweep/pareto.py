@@ -67,6 +67,8 @@ def parse_constraint(text: str) -> Constraint:
         raise UsageError(f"constraint {text!r}: expected METRIC OP NUMBER with OP one of "
                          f"{' '.join(_OPS)}, e.g. 'area_mm2 <= 400'")
     try:
+        if not m.group(3).isascii():  # float() also reads other scripts' digits
+            raise ValueError(m.group(3))
         bound = float(m.group(3))
     except ValueError:
         raise UsageError(f"constraint {text!r}: {m.group(3)!r} is not a number") from None

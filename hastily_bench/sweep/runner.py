@@ -33,7 +33,7 @@ from ..params import load_json
 from ..results import Result, RunDocument, check_output_path, write_atomic
 from ..workload import Workload
 from .engine import Evaluator
-from .executors import make_executor
+from .executors import Executor, make_executor
 from .grid import MAX_POINTS, Axis, SweepSpec, make_axis, parse_axis_text
 from .pareto import (
     DEFAULT_OBJECTIVES,
@@ -307,10 +307,19 @@ def run_sweep(
     # threads would make forking unsafe)
     ex = make_executor(executor, spec, evaluator, jobs=jobs, scheduler=scheduler)
     try:
-        meta = api.metadata(host, numerics="off", command=command)
-    except BaseException:
-        ex.close(cancel=True)
-        raise
+        return _run_with(ex, spec, evaluator, host, output, summary, state, front, skipped,
+                         chunk_size, command, progress)
+    finally:
+        with contextlib.suppress(KeyboardInterrupt, SweepInterrupted):  # (idempotent)
+            ex.close(cancel=True)
+
+
+def _run_with(ex: Executor, spec: SweepSpec, evaluator: Evaluator, host: PluginHost, output: Path,
+              summary: Path, state: SweepState, front: FrontAccumulator, skipped: int,
+              chunk_size: int | None, command: Sequence[str] | None,
+              progress: ProgressFn | None) -> SweepOutcome:
+    """:func:`run_sweep` once its executor exists (the caller closes it whatever happens)."""
+    meta = api.metadata(host, numerics="off", command=command)
     if not skipped:
         output.write_bytes(b"")
     size = chunk_size or _chunk_size(spec.total - state.done, ex.workers)
@@ -331,7 +340,7 @@ def run_sweep(
             "feasible": state.feasible,
             "constraints": list(spec.constraints),
             "objectives": list(spec.objectives),
-            "front": [p.to_dict(objectives) for p in front.points()],
+            "front": [p.to_dict(front.objectives) for p in front.points()],
             "spec": spec.to_dict(),
             "executor": {"description": ex.description, "workers": ex.workers, "chunk_size": size},
             "session": {"resumed_at": skipped, "points": new, "elapsed_s": round(elapsed, 3),
