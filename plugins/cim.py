@@ -56,7 +56,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from hastily_bench.api import (
     GELU,
@@ -132,31 +132,35 @@ def check_params(p: ParamSet) -> None:
         raise UsageError("lut_exp=true needs a lookup table in the arrays (array_lut_entries > 0)")
 
 
-class _KeyedCache(dict[tuple[object, ...], Any]):
+class _KeyedCache(Generic[T]):
     """A bounded memo keyed by parameter values (emptied when full: sweeps move on)."""
 
     def __init__(self, size: int) -> None:
-        super().__init__()
         self.size = size
+        self._values: dict[tuple[object, ...], T] = {}
 
-    def put(self, key: tuple[object, ...], value: Any) -> Any:
-        if len(self) >= self.size:
-            self.clear()
-        self[key] = value
-        return value
+    def get(self, key: tuple[object, ...], make: Callable[[], T]) -> T:
+        """The value kept for ``key``, or ``make()`` kept for it."""
+        v = self._values.get(key)
+        if v is None:
+            if len(self._values) >= self.size:
+                self._values.clear()
+            v = self._values[key] = make()
+        return v
+
+    def clear(self) -> None:
+        self._values.clear()
 
 
 _CHIP_KEYS = tuple(sorted(Chip.param_keys()))
-_chips = _KeyedCache(4096)
+_chips: _KeyedCache[Chip] = _KeyedCache(4096)
 
 
 def chip(p: ParamSet) -> Chip:
     """The chip described by ``p``, shared by every parameter set with the same chip
     parameters (a sweep over the model's own parameters, lengths or workloads builds it
     once)."""
-    key = p.values_of(_CHIP_KEYS)
-    c: Chip | None = _chips.get(key)
-    return c if c is not None else _chips.put(key, Chip.from_params(p))
+    return _chips.get(p.values_of(_CHIP_KEYS), lambda: Chip.from_params(p))
 
 
 def _ceil(a: float, b: float) -> int:
@@ -315,7 +319,7 @@ class ModelMapping:
 
 #: What :func:`map_model` reads of the parameters besides the chip's.
 _MAPPING_KEYS = ("weight_bits", "input_bits", "capacity", "max_area_mm2")
-_mappings = _KeyedCache(4096)
+_mappings: _KeyedCache[tuple[ModelMapping, dict[object, Any]]] = _KeyedCache(4096)
 
 
 def clear_caches() -> None:
@@ -586,14 +590,13 @@ def _vfu_leak_j(element_cycles: float, ctx: _Ctx) -> float:
 
 
 _GB_KEYS = tuple(sorted(GLOBAL_BUFFER_KEYS))
-_buffers = _KeyedCache(256)
+_buffers: _KeyedCache[SharedMemory] = _KeyedCache(256)
 
 
 def global_buffer(p: ParamSet) -> SharedMemory:
     """The chip-level buffer that holds stored scores (matrix schedule)."""
-    key = p.values_of(_GB_KEYS)
-    gb: SharedMemory | None = _buffers.get(key)
-    return gb if gb is not None else _buffers.put(key, SharedMemory.from_params(p, prefix="global_buffer"))
+    return _buffers.get(p.values_of(_GB_KEYS),
+                        lambda: SharedMemory.from_params(p, prefix="global_buffer"))
 
 
 def score_storage(graph: OpGraph, p: ParamSet, c: Chip) -> tuple[int, int]:
@@ -700,14 +703,11 @@ def stages_of(graph: OpGraph, p: ParamSet) -> tuple[_Ctx, dict[str, Stage]]:
     built per call, and its schedule fills in its timing)."""
     plan = rules.plan(graph)  # Unsupported for an op without a rule
     ckey = p.values_of(_CHIP_KEYS)
-    c = _chips.get(ckey) or _chips.put(ckey, Chip.from_params(p))
+    c = _chips.get(ckey, lambda: Chip.from_params(p))
     sched = schedule_of(p)
     # the placement depends on the graph, the chip and these parameters only
     mkey = (graph, ckey, sched.name, *p.values_of(_MAPPING_KEYS))
-    entry = _mappings.get(mkey)
-    if entry is None:
-        entry = _mappings.put(mkey, (map_model(graph, p, c, sched), {}))
-    mapping, shared = entry
+    mapping, shared = _mappings.get(mkey, lambda: (map_model(graph, p, c, sched), {}))
     lut = p.b("lut_exp")
     exp = shared.get(("exp", lut))
     if exp is None:
@@ -820,15 +820,13 @@ def static_energy(ctx: _Ctx, stages: Mapping[str, Stage], latency_s: float) -> f
 #: What :func:`arithmetic` reads.
 _ARITH_KEYS = ("lut_exp", "array_rows", "array_cell_bits", "dac_bits", "adc_bits", "weight_bits",
                "input_bits", "vfu_exp_residual", "array_lut_entries")
-_arithmetics = _KeyedCache(1024)
+_arithmetics: _KeyedCache[Arithmetic] = _KeyedCache(1024)
 
 
 def arithmetic(p: ParamSet) -> Arithmetic:
     """INT8 matmuls as analog MVMs of the arrays (rows, cell bits, DAC and ADC from the
     parameters); the table exponent (with its residual and size) when ``lut_exp`` is on."""
-    key = p.values_of(_ARITH_KEYS)
-    a: Arithmetic | None = _arithmetics.get(key)
-    return a if a is not None else _arithmetics.put(key, _arithmetic(p))
+    return _arithmetics.get(p.values_of(_ARITH_KEYS), lambda: _arithmetic(p))
 
 
 def _arithmetic(p: ParamSet) -> Arithmetic:
