@@ -50,6 +50,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import UsageError, suggest
+from .io import ascii_float
 from .report import fmt_bytes, fmt_num, fmt_si
 from .results import Result, RunDocument
 
@@ -138,9 +139,7 @@ def parse_thresholds(items: Sequence[str]) -> dict[str, float]:
 def _parse_percent(item: str, text: str) -> float:
     raw = text.strip().removesuffix("%").strip()
     try:
-        if not raw.isascii():  # float() also reads other scripts' digits
-            raise ValueError(raw)
-        pct = float(raw)
+        pct = ascii_float(raw)
     except ValueError:
         raise UsageError(f"--threshold {item!r}: {text!r} is not a number of percent") from None
     if not math.isfinite(pct) or pct < 0:

@@ -134,6 +134,21 @@ def _check_depth(doc: Any, origin: str) -> None:
         stack.extend((c, depth + 1) for c in children)
 
 
+def ascii_int(text: str) -> int:
+    """``int(text)`` for text a user typed; ``ValueError`` unless it is ASCII as well
+    (``int()`` also reads other scripts' digits, ``"\uff11\uff12"`` is 12)."""
+    if not text.isascii():
+        raise ValueError(f"not an ASCII number: {text!r}")
+    return int(text)
+
+
+def ascii_float(text: str) -> float:
+    """``float(text)`` for text a user typed; ``ValueError`` unless it is ASCII as well."""
+    if not text.isascii():
+        raise ValueError(f"not an ASCII number: {text!r}")
+    return float(text)
+
+
 def _parse_int(text: str) -> int:
     digits = len(text.lstrip("+-").replace("_", ""))
     if digits > MAX_INT_DIGITS:

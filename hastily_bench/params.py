@@ -108,16 +108,12 @@ class Param:
                 raise UsageError(f"parameter {self.name!r} takes true/false, got {text!r}")
         elif isinstance(current, int):
             try:
-                if not raw.isascii():  # int() also reads other scripts' digits ("１２")
-                    raise ValueError(raw)
-                value = int(raw)
+                value = hio.ascii_int(raw)
             except ValueError:
                 raise UsageError(f"parameter {self.name!r} takes an integer, got {text!r}") from None
         elif isinstance(current, float):
             try:
-                if not raw.isascii():
-                    raise ValueError(raw)
-                value = float(raw)
+                value = hio.ascii_float(raw)
             except ValueError:
                 raise UsageError(f"parameter {self.name!r} takes a number, got {text!r}") from None
         else:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..io import ascii_float, ascii_int
 from ..params import Param, Value, check_schema_version, load_toml
 from ..workload import Workload
 
@@ -57,9 +58,7 @@ class Axis:
 
 def _number(text: str, where: str) -> float:
     try:
-        if not text.isascii():  # float() also reads other scripts' digits
-            raise ValueError(text)
-        v = float(text)
+        v = ascii_float(text)
     except ValueError:
         raise UsageError(f"{where}: {text!r} is not a number") from None
     if not math.isfinite(v):
@@ -110,9 +109,7 @@ def expand_values(spec: str, where: str) -> list[str]:
         values = [_clean(start + i * step) for i in range(n)]
     else:
         try:
-            if not how.isascii():
-                raise ValueError(how)
-            count = int(how)
+            count = ascii_int(how)
         except ValueError:
             raise UsageError(f"{where}: range {spec!r}: {how!r} is not xFACTOR, COUNT or +STEP") from None
         if count < 1 or count > MAX_AXIS_VALUES:

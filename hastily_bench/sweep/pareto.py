@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # NumPy is imported where fronts are computed: a sweep's pare
     import numpy as np  # single-threaded (OpenBLAS threads) until its workers are forked
 
 from ..errors import UsageError, suggest
+from ..io import ascii_float
 
 RESULT_METRICS = ("latency_s", "energy_j", "memory_bytes", "tops", "inferences_per_s",
                   "tops_per_w", "energy_per_inference_j", "static_energy_j", "area_mm2",
@@ -67,9 +68,7 @@ def parse_constraint(text: str) -> Constraint:
         raise UsageError(f"constraint {text!r}: expected METRIC OP NUMBER with OP one of "
                          f"{' '.join(_OPS)}, e.g. 'area_mm2 <= 400'")
     try:
-        if not m.group(3).isascii():  # float() also reads other scripts' digits
-            raise ValueError(m.group(3))
-        bound = float(m.group(3))
+        bound = ascii_float(m.group(3))
     except ValueError:
         raise UsageError(f"constraint {text!r}: {m.group(3)!r} is not a number") from None
     if not math.isfinite(bound):
