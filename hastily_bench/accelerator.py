@@ -23,6 +23,14 @@ EXP_RESIDUALS = ("none", "linear")
 WEIGHT_SCALES = ("channel", "tensor")
 
 
+#: The analog MVM's integer fields and their bounds, shared by :class:`Arithmetic` and the
+#: accuracy study's ``AnalogConfig`` (which executes them).
+ANALOG_FIELDS: tuple[tuple[str, int, int], ...] = (
+    ("array_rows", 1, 1 << 16), ("cell_bits", 1, 8), ("dac_bits", 1, 8), ("adc_bits", 1, 24),
+    ("weight_bits", 1, 16), ("input_bits", 1, 16),
+)
+
+
 @dataclass(frozen=True)
 class Arithmetic:
     """The arithmetic an accelerator performs, executed by the kernels to measure error.
@@ -80,9 +88,7 @@ class Arithmetic:
             raise ValueError(
                 f"weight_scale must be one of {WEIGHT_SCALES}, got {self.weight_scale!r}"
             )
-        for name, low, high in (("array_rows", 1, 1 << 16), ("cell_bits", 1, 8),
-                                ("dac_bits", 1, 8), ("adc_bits", 1, 24),
-                                ("weight_bits", 1, 16), ("input_bits", 1, 16)):
+        for name, low, high in ANALOG_FIELDS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")

@@ -45,6 +45,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..accelerator import ANALOG_FIELDS, Arithmetic
+
 __all__ = ["AnalogConfig", "AnalogMatrix", "adc_convert", "analog_mvm", "analog_mvm_reference", "exact_matmul"]
 
 #: Elements of one (step, input, slice, column) partial-sum tile of :func:`analog_mvm`.
@@ -63,12 +65,17 @@ class AnalogConfig:
     input_bits: int = 8
 
     def __post_init__(self) -> None:
-        for name, low, high in (("array_rows", 1, 1 << 16), ("cell_bits", 1, 8),
-                                ("dac_bits", 1, 8), ("adc_bits", 1, 24),
-                                ("weight_bits", 2, 16), ("input_bits", 2, 16)):
+        for name, low, high in ANALOG_FIELDS:
+            if name in ("weight_bits", "input_bits"):
+                low = max(low, 2)  # (the executed operands are at least 2-bit, as before)
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{name}: expected an integer in [{low}, {high}], got {value!r}")
+
+    @classmethod
+    def from_arithmetic(cls, arith: Arithmetic) -> AnalogConfig:
+        """The analog fields of an accelerator's :class:`Arithmetic`."""
+        return cls(**{name: getattr(arith, name) for name, _, _ in ANALOG_FIELDS})
 
     @property
     def steps(self) -> int:

@@ -129,10 +129,7 @@ class Encoder:
         self.analog: AnalogConfig | None = None
         bits = 8
         if isinstance(arithmetic, Arithmetic) and arithmetic.analog:
-            self.analog = AnalogConfig(
-                array_rows=arithmetic.array_rows, cell_bits=arithmetic.cell_bits,
-                dac_bits=arithmetic.dac_bits, adc_bits=arithmetic.adc_bits,
-                weight_bits=arithmetic.weight_bits, input_bits=arithmetic.input_bits)
+            self.analog = AnalogConfig.from_arithmetic(arithmetic)
         self.matmul = "fp32" if arithmetic == FP32 else arithmetic.matmul  # type: ignore[union-attr]
         cfg = checkpoint.config
         self.linears: list[dict[str, _Linear]] = []
