@@ -67,7 +67,7 @@ class AnalogConfig:
     def __post_init__(self) -> None:
         for name, low, high in ANALOG_FIELDS:
             if name in ("weight_bits", "input_bits"):
-                low = max(low, 2)  # (the executed operands are at least 2-bit, as before)
+                low = max(low, 2)  # signed operands: a sign bit and at least one more
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ValueError(f"{name}: expected an integer in [{low}, {high}], got {value!r}")
