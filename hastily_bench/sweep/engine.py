@@ -215,7 +215,3 @@ def worker_signals() -> None:
     SIGTERM, and a worker that caught it would block forever sending its result)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-#: The former name.
-ignore_sigint = worker_signals
