@@ -133,7 +133,6 @@ class Macro(_Composite):
             "shift_add": self.arrays * self.shift_add.area_mm2,
         }
 
-
     @cached_property
     def leakage_w(self) -> float:
         a = self.array
@@ -160,7 +159,6 @@ class Core(_Composite):
         out["regfile"] = self.regfile.area_mm2
         return out
 
-
     @cached_property
     def leakage_w(self) -> float:
         return self.macros * self.macro.leakage_w + self.vfu.leakage_w + self.regfile.leakage_w
@@ -180,7 +178,6 @@ class Tile(_Composite):
         out["shared_memory"] = self.shared_memory.area_mm2
         out["router"] = self.router.area_mm2
         return out
-
 
     @cached_property
     def leakage_w(self) -> float:
@@ -289,7 +286,6 @@ class Chip(_Composite):
         out = {k: self.tiles * v for k, v in self.tile.area_breakdown().items()}
         out["overhead"] = self.area_overhead * sum(out.values())
         return out
-
 
     @cached_property
     def leakage_w(self) -> float:
