@@ -125,7 +125,7 @@ class Param:
 class ParamSet(Mapping[str, Param]):
     """An ordered, immutable set of :class:`Param`, looked up by name."""
 
-    __slots__ = ("_params", "_json", "_hash", "_memo", "_sorted")
+    __slots__ = ("_params", "_json", "_hash", "_memo", "_sorted", "_names")
 
     def __init__(self, params: Mapping[str, Param] | list[Param] | tuple[Param, ...]) -> None:
         if isinstance(params, Mapping):
@@ -141,6 +141,7 @@ class ParamSet(Mapping[str, Param]):
         self._hash: int | None = None
         self._memo: dict[tuple[str, ...], tuple[Value, ...]] | None = None  # values_of results
         self._sorted: list[str] | None = None  # the names, sorted (digest); shared by copies
+        self._names: frozenset[str] | None = None  # names(); shared by copies
 
     def __getitem__(self, name: str) -> Param:
         try:
@@ -232,7 +233,10 @@ class ParamSet(Mapping[str, Param]):
 
     def names(self) -> frozenset[str]:
         """The parameter names (a set, for comparisons against what a model reads)."""
-        return frozenset(self._params)
+        names = self._names
+        if names is None:
+            names = self._names = frozenset(self._params)
+        return names
 
     def values_of(self, names: Sequence[str]) -> tuple[Value, ...]:
         """The values of ``names``, in that order: a cache key for what depends on them only.
@@ -300,6 +304,7 @@ class ParamSet(Mapping[str, Param]):
         out._hash = None
         out._memo = None
         out._sorted = self._sorted
+        out._names = self._names
         return out
 
     def replacing(self, params: Sequence[Param]) -> ParamSet:
@@ -310,8 +315,9 @@ class ParamSet(Mapping[str, Param]):
         """
         items = self._params.copy()
         frags = self._json.copy() if self._json is not None else None
-        if self._sorted is None:
-            self._sorted = sorted(items)  # once for the base of a sweep, shared by its copies
+        if self._sorted is None:  # once for the base of a sweep, shared by its copies
+            self._sorted = sorted(items)
+            self._names = frozenset(items)
         for p in params:
             if p.name not in items:
                 raise UsageError(f"unknown parameter {p.name!r}{suggest(p.name, items)}")
@@ -324,6 +330,7 @@ class ParamSet(Mapping[str, Param]):
         out._hash = None
         out._memo = None
         out._sorted = self._sorted  # same names
+        out._names = self._names
         return out
 
     def values_json(self) -> dict[str, str]:
@@ -384,6 +391,7 @@ def _rebuild_param_set(params: dict[str, Param], frags: dict[str, str] | None) -
     out._hash = None
     out._memo = None
     out._sorted = None
+    out._names = None
     return out
 
 
