@@ -323,7 +323,7 @@ class ParamSet(Mapping[str, Param]):
                 raise UsageError(f"unknown parameter {p.name!r}{suggest(p.name, items)}")
             items[p.name] = p
             if frags is not None:
-                frags[p.name] = f"{_key_json(p.name)}:{json.dumps(p.value)}"  # keeps its place
+                frags[p.name] = _member_json(p.name, p.value)  # keeps its place
         out = ParamSet.__new__(ParamSet)
         out._params = items
         out._json = frags
@@ -398,6 +398,18 @@ def _rebuild_param_set(params: dict[str, Param], frags: dict[str, str] | None) -
 @functools.lru_cache(maxsize=4096)
 def _key_json(name: str) -> str:
     return json.dumps(name)
+
+
+def _member_json(name: str, value: Value) -> str:
+    """``"name":VALUE``: a sweep swaps the same few values in and out of every point."""
+    if value == 0 and type(value) is float:  # 0.0 and -0.0 are one key but two texts
+        return f"{_key_json(name)}:{json.dumps(value)}"
+    return _cached_member_json(name, value)
+
+
+@functools.lru_cache(maxsize=8192, typed=True)  # typed: 1, 1.0 and True print differently
+def _cached_member_json(name: str, value: Value) -> str:
+    return f"{_key_json(name)}:{json.dumps(value)}"
 
 
 _PARAM_KEYS = {"value", "unit", "source", "note", "description", "choices", "min", "max",

@@ -16,6 +16,7 @@ import math
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
+from json.encoder import encode_basestring_ascii as _jstr  # the C writer json.dumps uses
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,22 @@ class Result:
             d["ops_hash"] = self.ops_hash
         return d
 
+    def json_line(self, params_json: str | None = None) -> str:
+        """``to_dict()`` as compact JSON (``separators=(",", ":")``), equal to the standard
+        encoder's text, written without building the dicts (a sweep writes millions).
+
+        ``params_json`` is the ``params`` object's JSON when the caller has it already
+        (a sweep's parameter sets keep their members encoded); values of a type the
+        writer does not know fall back to the standard encoder.
+        """
+        try:
+            return _json_line(self, params_json)
+        except _Unusual:
+            d = self.to_dict(params=params_json is None)
+            if params_json is None:
+                return _compact(d)
+            return _compact({**d, "params": None}).replace(',"params":null,', f',"params":{params_json},', 1)
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Result:
         """Read one result, refusing values that would make comparisons meaningless."""
@@ -186,6 +203,69 @@ class Result:
             shape_hash=d.get("shape_hash", ""),
             ops_hash=d.get("ops_hash", ""),
         )
+
+
+_compact = json.JSONEncoder(separators=(",", ":")).encode
+
+
+class _Unusual(Exception):
+    """A value :func:`_json_line` leaves to the standard encoder."""
+
+
+def _jv(v: object) -> str:
+    """One JSON value as the standard encoder writes it (ASCII, finite numbers as repr)."""
+    if type(v) is float:
+        if v - v == 0.0:  # finite (inf - inf and nan - nan are nan)
+            return float.__repr__(v)
+        raise _Unusual
+    if type(v) is str:
+        return _jstr(v)
+    if type(v) is int:
+        return int.__repr__(v)
+    if v is None:
+        return "null"
+    if type(v) is bool:
+        return "true" if v else "false"
+    raise _Unusual
+
+
+def _jobj(d: Mapping[str, Any]) -> str:
+    parts = []
+    for k, v in d.items():
+        if type(k) is not str:
+            raise _Unusual
+        parts.append(f"{_jstr(k)}:{_jv(v)}")
+    return "{" + ",".join(parts) + "}"
+
+
+def _json_line(r: Result, params_json: str | None) -> str:
+    bd = ",".join([f'{{"op":{_jstr(c.op)},"category":{_jstr(c.category)},'
+                   f'"latency_s":{_jv(c.latency_s)},"energy_j":{_jv(c.energy_j)}}}'
+                   if type(c.op) is str and type(c.category) is str else _raise_unusual()
+                   for c in r.breakdown])
+    notes = ",".join([_jstr(n) if type(n) is str else _raise_unusual() for n in r.notes])
+    text = (f'{{"workload":{_jv(r.workload)},"accelerator":{_jv(r.accelerator)},'
+            f'"plugin":{_jv(r.plugin)},"seq_len":{_jv(r.seq_len)},"batch":{_jv(r.batch)},'
+            f'"status":{_jv(r.status)},"ops":{_jv(r.ops)},"latency_s":{_jv(r.latency_s)},'
+            f'"tops":{_jv(r.tops)},"inferences_per_s":{_jv(r.inferences_per_s)},'
+            f'"energy_j":{_jv(r.energy_j)},"energy_per_inference_j":{_jv(r.energy_per_inference_j)},'
+            f'"tops_per_w":{_jv(r.tops_per_w)},"memory_bytes":{_jv(r.memory_bytes)},'
+            f'"attn_rel_error":{_jv(r.attn_rel_error)},"static_energy_j":{_jv(r.static_energy_j)},'
+            f'"area_mm2":{_jv(r.area_mm2)},"tops_per_mm2":{_jv(r.tops_per_mm2)},'
+            f'"arithmetic":{_jv(r.arithmetic)},"breakdown":[{bd}],'
+            f'"params":{_jobj(r.params) if params_json is None else params_json},'
+            f'"params_hash":{_jv(r.params_hash)},"extra":{_jobj(r.extra)},"notes":[{notes}]')
+    if r.error is not None:
+        text += f',"error":{_jv(r.error)}'
+    if r.shape_hash:
+        text += f',"shape_hash":{_jv(r.shape_hash)}'
+    if r.ops_hash:
+        text += f',"ops_hash":{_jv(r.ops_hash)}'
+    return text + "}"
+
+
+def _raise_unusual() -> str:
+    raise _Unusual
 
 
 _METRICS = ("latency_s", "energy_j", "memory_bytes", "tops", "inferences_per_s", "tops_per_w",

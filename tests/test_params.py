@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from hastily_bench.errors import UsageError
 from hastily_bench.params import Param, ParamSet, params_from_mapping
@@ -54,3 +58,25 @@ def test_mapping_requires_value_and_known_source() -> None:
         params_from_mapping({"x": 3}, origin="f.toml")
     with pytest.raises(UsageError, match="source 'guess'"):
         params_from_mapping({"x": {"value": 3, "source": "guess"}}, origin="f.toml")
+
+
+@settings(max_examples=200, deadline=None)
+@given(swaps=st.lists(st.tuples(st.sampled_from(["f", "i", "b"]),
+                                st.one_of(st.floats(allow_nan=False, allow_infinity=False),
+                                          st.integers(-5, 5), st.booleans())), max_size=6))
+@example(swaps=[("f", 0.0), ("f", -0.0), ("i", 1), ("f", 1), ("b", True)])
+def test_replaced_sets_print_and_hash_as_fresh_ones(swaps) -> None:  # type: ignore[no-untyped-def]
+    """The cached JSON members of sets made by ``replacing`` (0.0 and -0.0, 1 and 1.0
+    included) equal a fresh set's, so rows and params_hash do not depend on the path."""
+    base = ParamSet([Param("f", 1.0), Param("i", 1), Param("b", False)])
+    base.values_json()
+    cur = base
+    for name, value in swaps:
+        kind = type(base[name].value)
+        if kind is bool and type(value) is not bool or kind is not bool and type(value) is bool:
+            continue
+        v = float(value) if kind is float else int(value) if kind is int else value
+        cur = cur.replacing([Param(name, v)])
+        fresh = ParamSet(list(cur.values()))
+        assert cur.to_json() == json.dumps(cur.as_dict(), separators=(",", ":")) == fresh.to_json()
+        assert cur.digest("x") == fresh.digest("x")

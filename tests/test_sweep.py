@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hastily_bench import api
+from hastily_bench.accelerator import OpCost
 from hastily_bench.errors import UsageError
-from hastily_bench.results import results_schema
+from hastily_bench.results import Result, failed_result, results_schema
 from hastily_bench.sweep import (
     FrontAccumulator,
     FrontPoint,
@@ -28,7 +29,8 @@ from hastily_bench.sweep import (
     read_rows,
     run_sweep,
 )
-from hastily_bench.sweep.engine import _encode, encode_row
+
+_encode = json.JSONEncoder(separators=(",", ":")).encode  # what a row is
 
 
 def _swept_names() -> tuple[str, str, str]:
@@ -217,7 +219,45 @@ def test_row_encoder_matches_json(host) -> None:  # type: ignore[no-untyped-def]
                        grid=[f"hastily.{fp}=0.5e9:2e9:3"])
     for i in range(spec.total):
         result, params = ev._evaluate(*spec.decode(i))
-        assert encode_row(result.to_dict(), params) == _encode(result.to_dict())
+        assert result.status == "ok"
+        assert result.json_line(params.to_json()) == _encode(result.to_dict())
+        assert result.json_line() == _encode(result.to_dict())
+        failed = failed_result(status="error", error="cim: raised ValueError: \u00e9\n", workload=result.workload,
+                               accelerator=result.accelerator, plugin=result.plugin, seq_len=result.seq_len,
+                               batch=1, ops=result.ops, params=params.value_view(), params_hash="h")
+        assert failed.json_line(params.to_json()) == _encode(failed.to_dict())
+
+
+_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8),
+                     st.floats(allow_nan=True, allow_infinity=True))
+
+
+@settings(max_examples=300, deadline=None)
+@given(extra=st.dictionaries(st.text(max_size=6), _scalars, max_size=4),
+       notes=st.lists(st.text(max_size=12), max_size=3),
+       value=_scalars, name=st.text(min_size=1, max_size=8),
+       error=st.one_of(st.none(), st.text(max_size=10)), hashes=st.booleans())
+def test_json_line_equals_the_standard_encoder(extra, notes, value, name, error,  # type: ignore[no-untyped-def]
+                                               hashes) -> None:
+    """Any values a Result can hold, odd strings, non-finite numbers and subclasses included:
+    the fast writer's text is the standard encoder's (or it defers to it)."""
+
+    class Sub(float):
+        pass
+
+    r = Result(workload=name, accelerator="a\u00e9\"b", plugin="p", seq_len=3, batch=1,
+               status="ok" if error is None else "error", ops=7, latency_s=value,  # type: ignore[arg-type]
+               energy_j=Sub(0.5), tops=True, arithmetic=name,  # type: ignore[arg-type]
+               breakdown=(OpCost(name, 1e-300, -0.0, "matmul"), OpCost("x", value, 2, "vector")),  # type: ignore[arg-type]
+               params={"k": value, name: [1, 2]}, params_hash=name, extra=extra, notes=tuple(notes),
+               error=error, shape_hash="s" if hashes else "", ops_hash="o" if hashes else "")
+    try:
+        expect = _encode(r.to_dict())
+    except (TypeError, ValueError):
+        return
+    assert r.json_line() == expect
+    params_json = _encode(dict(r.params))
+    assert r.json_line(params_json) == expect
 
 
 def test_summary_front_and_constraints(tmp_path: Path, host) -> None:  # type: ignore[no-untyped-def]

@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from hastily_bench.sweep import prepare, read_rows, run_sweep
-from hastily_bench.sweep.engine import Evaluator, _encode
+from hastily_bench.sweep.engine import Evaluator
+
+_encode = json.JSONEncoder(separators=(",", ":")).encode  # what a row is
 
 
 def _swept_names() -> tuple[str, str, str]:

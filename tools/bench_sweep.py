@@ -9,7 +9,7 @@ resolution at four sequence lengths:
 * model: the plugin's own work, ``spec.check_params(params)`` (when it has one) and
   ``spec.estimate(graph, params)``, parameters already built;
 * estimate_point: the public API's point (checks, params_hash, result);
-* row: ``Result.to_dict`` plus the JSON Lines row;
+* row: the JSON Lines row (``Result.json_line``);
 
 Points repeat ``--repeats`` times (best of), so memoised chips, mappings and stages are
 warm: this is the floor of a point's cost. A sweep's single pass meets each memo key a few
@@ -29,7 +29,6 @@ from collections.abc import Callable
 
 from hastily_bench.api import PluginHost, estimate_point
 from hastily_bench.sweep import prepare
-from hastily_bench.sweep.engine import encode_row
 
 
 def main() -> None:
@@ -69,7 +68,7 @@ def main() -> None:
 
     def row() -> None:
         for r, (_, p, _) in zip(results, built, strict=True):
-            encode_row(r.to_dict(params=False), p)  # as the worker does
+            r.json_line(p.to_json())  # as the worker does
 
     def chunk() -> None:
         ev.run_chunk(0, n)

@@ -10,8 +10,8 @@ merges small fronts.
 from __future__ import annotations
 
 import gc
-import json
 import signal
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -37,9 +37,6 @@ from .pareto import (
     parse_constraint,
     parse_objective,
 )
-
-#: Rows are one JSON object per line: compact separators, keys in the results schema's order.
-_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 @dataclass
@@ -95,8 +92,9 @@ class Evaluator:
         # estimate_point never raises for the model's faults: they stay in their row
         return estimate_point(reg, params, self.graph(wi, si, bi), numerics="off"), params
 
-    def feasible(self, row: dict[str, Any]) -> bool:
-        if row["status"] != "ok":
+    def feasible(self, row: Mapping[str, Any] | Result) -> bool:
+        """Is the point ok and within every constraint? (a row read back, or a result)"""
+        if _field(row, "status") != "ok":
             return False
         for c in self.constraints:
             v = metric_of(row, c.metric)
@@ -104,7 +102,8 @@ class Evaluator:
                 return False
         return True
 
-    def front_point(self, index: int, row: dict[str, Any], ai: int, digits: tuple[int, ...]) -> FrontPoint | None:
+    def front_point(self, index: int, row: Mapping[str, Any] | Result, ai: int,
+                    digits: tuple[int, ...]) -> FrontPoint | None:
         values = []
         for o in self.objectives:
             v = metric_of(row, o.metric)
@@ -113,8 +112,9 @@ class Evaluator:
             values.append(v)
         _, _, per_axis = self.accels[ai]
         design = {label: per_axis[k][d].value for k, (label, d) in enumerate(zip(self.labels[ai], digits, strict=True))}
-        return FrontPoint(index, row["workload"], row["accelerator"], row["seq_len"], row["batch"],
-                          design, tuple(values), row["params_hash"])
+        return FrontPoint(index, _field(row, "workload"), _field(row, "accelerator"),
+                          _field(row, "seq_len"), _field(row, "batch"), design, tuple(values),
+                          _field(row, "params_hash"))
 
     def run_chunk(self, start: int, stop: int) -> ChunkResult:
         # The cyclic collector is paused for the chunk: points make no reference cycles
@@ -134,22 +134,23 @@ class Evaluator:
         counts = {"ok": 0, "error": 0, "unsupported": 0}
         metrics = [(o.metric, o.metric in RESULT_METRICS) for o in self.objectives]
         vectors: list[tuple[float, ...]] = []
-        where: list[tuple[int, dict[str, Any], int, tuple[int, ...]]] = []
+        where: list[tuple[int, Result, int, tuple[int, ...]]] = []
         feasible = 0
         index = start
         for wi, si, bi, ai, digits in self.spec.iter_range(start, stop):
             result, params = self._evaluate(wi, si, bi, ai, digits)
-            row = result.to_dict(params=False)
-            lines.append(encode_row(row, params))
-            counts[row["status"]] += 1
-            if self.feasible(row):
+            # the row's text straight from the result (no dicts), its parameters from the
+            # set's cached members: equal to json.dumps(result.to_dict()) (tested)
+            lines.append(result.json_line(params.to_json()))
+            counts[result.status] += 1
+            if self.feasible(result):
                 feasible += 1
                 if metrics:
-                    extra = row["extra"]
-                    vec = tuple(row[m] if top else extra.get(m) for m, top in metrics)
+                    extra = result.extra
+                    vec = tuple(getattr(result, m) if top else extra.get(m) for m, top in metrics)
                     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vec):
-                        vectors.append(vec)
-                        where.append((index, row, ai, digits))
+                        vectors.append(vec)  # type: ignore[arg-type]
+                        where.append((index, result, ai, digits))
             index += 1
         lines.append("")
         front: list[FrontPoint] = []
@@ -158,8 +159,8 @@ class Evaluator:
 
             signs = np.array([-1.0 if o.maximise else 1.0 for o in self.objectives])
             groups: dict[tuple[str, int, int], list[int]] = {}
-            for k, (_, row, _, _) in enumerate(where):
-                groups.setdefault((row["workload"], row["seq_len"], row["batch"]), []).append(k)
+            for k, (_, r, _, _) in enumerate(where):
+                groups.setdefault((r.workload, r.seq_len, r.batch), []).append(k)
             arr = np.array(vectors, dtype=float) * signs
             for members in groups.values():
                 keep = front_mask(arr[members])
@@ -171,15 +172,8 @@ class Evaluator:
         return ChunkResult(start, stop, "\n".join(lines).encode(), counts, feasible, front)
 
 
-def encode_row(row: dict[str, Any], params: ParamSet) -> str:
-    """``row`` as compact JSON (equal to ``_encode(row)``), its ``params`` object taken
-    from the parameter set's cached members instead of re-printing ~60 numbers per row.
-
-    ``,"params":null,`` cannot occur inside an encoded JSON string (quotes are escaped
-    there), so the one occurrence is the placeholder.
-    """
-    text = _encode(row if row.get("params", 0) is None else {**row, "params": None})
-    return text.replace(',"params":null,', f',"params":{params.to_json()},', 1)
+def _field(row: Mapping[str, Any] | Result, name: str) -> Any:
+    return getattr(row, name) if isinstance(row, Result) else row[name]
 
 
 # -- worker side: one evaluator per sweep per process ------------------------------------

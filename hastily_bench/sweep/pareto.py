@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # NumPy is imported where fronts are computed: a sweep's pare
 
 from ..errors import UsageError, suggest
 from ..io import ascii_float
+from ..results import Result
 
 RESULT_METRICS = ("latency_s", "energy_j", "memory_bytes", "tops", "inferences_per_s",
                   "tops_per_w", "energy_per_inference_j", "static_energy_j", "area_mm2",
@@ -39,9 +40,13 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
 _CONSTRAINT_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|==|!=|<|>)\s*(\S+)\s*$")
 
 
-def metric_of(row: Mapping[str, Any], name: str) -> float | None:
-    """The value of metric ``name`` in a result row (``None`` when the row has none)."""
-    v = row.get(name) if name in RESULT_METRICS else row.get("extra", {}).get(name)
+def metric_of(row: Mapping[str, Any] | Result, name: str) -> float | None:
+    """The value of metric ``name`` in a result row or a :class:`Result` (``None`` when it
+    has none)."""
+    if isinstance(row, Result):
+        v = getattr(row, name) if name in RESULT_METRICS else row.extra.get(name)
+    else:
+        v = row.get(name) if name in RESULT_METRICS else row.get("extra", {}).get(name)
     if v is None or isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
     return float(v)
