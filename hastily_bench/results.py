@@ -212,11 +212,24 @@ class _Unusual(Exception):
     """A value :func:`_json_line` leaves to the standard encoder."""
 
 
+#: Texts of recent floats: most numbers of a sweep's rows recur (a stage shared by many
+#: designs), and a look-up costs a fifth of ``repr``.
+_FLOAT_TEXT: dict[float, str] = {}
+
+
 def _jv(v: object) -> str:
     """One JSON value as the standard encoder writes it (ASCII, finite numbers as repr)."""
     if type(v) is float:
+        text = _FLOAT_TEXT.get(v)
+        if text is not None:
+            return text
         if v - v == 0.0:  # finite (inf - inf and nan - nan are nan)
-            return float.__repr__(v)
+            text = float.__repr__(v)
+            if v:  # 0.0 and -0.0 are one key but two texts
+                if len(_FLOAT_TEXT) >= 1 << 16:
+                    _FLOAT_TEXT.clear()
+                _FLOAT_TEXT[v] = text
+            return text
         raise _Unusual
     if type(v) is str:
         return _jstr(v)

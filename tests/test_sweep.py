@@ -348,3 +348,13 @@ def test_cached_param_json_gives_the_same_hash_and_params_as_json_dumps(host) ->
             assert v.digest("x==1.0") == reference(v, "x==1.0")
             assert v.to_json() == json.dumps(v.as_dict(), separators=(",", ":"))
             assert list(v.values_json()) == list(v)
+
+
+def test_json_line_keeps_the_sign_of_zero() -> None:
+    """0.0 and -0.0 are one dict key but two JSON texts: the writer's memo of float texts
+    must not hand one the other's."""
+    for v in (0.0, -0.0, 0.0, -0.0, 1.5, -1.5):
+        r = Result(workload="w", accelerator="a", plugin="p", seq_len=1, batch=1, status="ok",
+                   ops=1, latency_s=1.0, energy_j=v, extra={"x": v},
+                   breakdown=(OpCost("op", v, v, "matmul"),))
+        assert r.json_line() == _encode(r.to_dict())
