@@ -446,6 +446,16 @@ def softmax_steps(ctx: _Ctx) -> dict[str, int]:
     return steps
 
 
+def _softmax_routine(ctx: _Ctx) -> tuple[dict[str, int], int, int, float]:
+    """The softmax's element-ops (:func:`softmax_steps`), their count, and the VFU cycles and
+    energy per element: the chip and the exponent routine fix them (shared)."""
+    def make() -> tuple[dict[str, int], int, int, float]:
+        steps = softmax_steps(ctx)
+        vfu = ctx.chip.core.vfu
+        return steps, sum(steps.values()), vfu.routine_cycles(steps), vfu.routine_energy_j(steps)
+    return _shared(ctx, ("softmax_routine", ctx.lut), make)
+
+
 def tables_per_core(c: Chip) -> int:
     """Independent copies of the lookup table in a core (one copy spans lut_arrays arrays)."""
     return max(1, c.core.macros * c.macro.arrays // max(1, c.array.lut_arrays))
@@ -477,7 +487,7 @@ def _softmax_mapping(op: Softmax, ctx: _Ctx) -> SoftmaxMapping:
     # even share over R cores, then a full core (monotone in L)
     per_core = min(L, max(array.cols, _ceil(L, R)), core_cols) if multicore else L
     chunks = _ceil(per_core, lanes)
-    vfu_cycles = vfu.routine_cycles(softmax_steps(ctx))
+    vfu_cycles = _softmax_routine(ctx)[2]
     lookup_cycles = _ceil(lanes, tables_per_core(c)) * array.lookup_cycles if ctx.lut else 0
     compute = chunks * (vfu_cycles + lookup_cycles) * cyc
     levels = router.tree_levels(spread)
@@ -539,19 +549,30 @@ def _weight_stage(op: MatMul, ctx: _Ctx) -> Stage:
 @rules.register(MatMul, role=Role.CONTEXT)
 def _attention_matmul(op: MatMul, ctx: _Ctx) -> Stage:
     c, p, g = ctx.chip, ctx.p, ctx.graph
-    w, tokens = g.workload, g.tokens
-    scores = op.role is Role.SCORES
     m, e, (red_occ, fill, adds), kv = _shared(ctx, ("attention", op.name),
                                               lambda: _attention_parts(op, ctx))
-    writes = kv.k_row_writes_per_token if scores else kv.v_row_writes_per_token
     # each new key (value) is written as a row into its arrays, which cannot compute meanwhile
     occ = max(ctx.t_mvm + c.array.write_row_s, red_occ)
     softmax = _shared(ctx, ("softmax_op",), lambda: next(g.of_type(Softmax), None))
-    if scores and ctx.lut and ctx.sched.lookups_borrow_arrays and softmax is not None:
+    if op.role is Role.SCORES and ctx.lut and ctx.sched.lookups_borrow_arrays and softmax is not None:
         # the row's lookups run in the K^T arrays that compute the next tokens' scores
         # (every array of the softmax core holds the table: each takes its share of the row)
         sm = softmax_mapping(softmax, ctx)
         occ += _ceil(sm.per_core, tables_per_core(c)) * c.array.lookup_s
+    # the energies do not depend on the softmax's mapping: beyond the graph, chip and
+    # mapping they read the score width and (stored scores) the global buffer
+    energy, adc, leak = _shared(ctx, ("attention_energy", op.name, p.i("score_bytes"), p.values_of(_GB_KEYS)),
+                                lambda: _attention_energy(op, ctx, m, e, adds, kv, softmax))
+    return Stage("attention", occ, fill, energy, adc, busy_leakage_j=leak)
+
+
+def _attention_energy(op: MatMul, ctx: _Ctx, m: MatrixMapping, e: MvmEnergy, adds: int, kv: KVMapping,
+                      softmax: Softmax | None) -> tuple[float, float, float]:
+    """Energy, ADC energy and busy leakage of an attention product's layer."""
+    c, p, g = ctx.chip, ctx.p, ctx.graph
+    w, tokens = g.workload, g.tokens
+    scores = op.role is Role.SCORES
+    writes = kv.k_row_writes_per_token if scores else kv.v_row_writes_per_token
     mvms = tokens * w.heads * m.blocks
     router = c.tile.router
     energy = (mvms * e.total_j + tokens * w.heads * adds * c.core.vfu.op_energy_j("add")
@@ -559,8 +580,7 @@ def _attention_matmul(op: MatMul, ctx: _Ctx) -> Stage:
               + router.transfer_energy_j(op.output_bytes * (p.i("score_bytes") if scores else 1)))
     if softmax is not None:
         energy += ctx.sched.score_traffic_j(op, softmax, ctx)
-    return Stage("attention", occ, fill, energy, mvms * e.adc_j,
-                 busy_leakage_j=mvms * _macro_leak_j(m.slices, ctx))
+    return energy, mvms * e.adc_j, mvms * _macro_leak_j(m.slices, ctx)
 
 
 def _attention_parts(op: MatMul, ctx: _Ctx) -> tuple[MatrixMapping, MvmEnergy,
@@ -645,16 +665,16 @@ def _softmax(op: Softmax, ctx: _Ctx) -> Stage:
 def _softmax_costs(op: Softmax, sm: SoftmaxMapping, ctx: _Ctx) -> tuple[float, float, dict[str, float]]:
     c, p = ctx.chip, ctx.p
     vfu, router = c.core.vfu, c.tile.router
-    steps = softmax_steps(ctx)
-    element_ops = op.elements * sum(steps.values())
-    energy = (op.elements * vfu.routine_energy_j(steps) + op.rows * vfu.op_energy_j("div")
+    _, ops_per_element, cycles, energy_per_element = _softmax_routine(ctx)
+    element_ops = op.elements * ops_per_element
+    energy = (op.elements * energy_per_element + op.rows * vfu.op_energy_j("div")
               + _regfile_j(element_ops, ctx))
     if ctx.lut:
         energy += op.elements * c.array.lookup_energy_j
     energy += op.rows * 4 * router.tree_reduce_energy_j(sm.spread)
     if sm.gather_s:
         energy += router.transfer_energy_j(op.rows * op.row_len * p.i("score_bytes"))
-    leak = _vfu_leak_j(op.elements * vfu.routine_cycles(steps), ctx)
+    leak = _vfu_leak_j(op.elements * cycles, ctx)
     facts = {"softmax_row_cores": sm.row_cores, "softmax_spread": sm.spread,
              "softmax_per_core": sm.per_core, "softmax_tree_levels": sm.levels,
              "softmax_cycles_per_chunk": sm.vfu_cycles_per_chunk + sm.lookup_cycles_per_chunk,
