@@ -685,7 +685,8 @@ def sweep(
     output: Annotated[Path, typer.Option(
         "-o", "--output", help="Rows (JSON Lines); the summary goes next to it as NAME.summary.json.")] = Path("sweep.jsonl"),
     jobs: Annotated[int | None, typer.Option(
-        "--jobs", "-j", help="Worker processes (local) or local-cluster workers (dask); default: the machine's cores.")] = None,
+        "--jobs", "-j", help="Worker processes (local) or local-cluster workers (dask); default: the machine's cores "
+                "(at most 4 per core or 64; never more than the chunks).")] = None,
     executor: Annotated[Executor, typer.Option("--executor", help="local or dask.")] = Executor.local,
     scheduler: Annotated[str | None, typer.Option(
         "--scheduler", help="Dask scheduler address (tcp://HOST:8786); default: start a local cluster.")] = None,

@@ -99,7 +99,7 @@ def test_in_process_accelerators_are_refused_where_workers_load_plugins(tmp_path
     t.start()
     try:
         with pytest.raises(UsageError, match="registered in this process only"):
-            run_sweep(spec, ev, output=tmp_path / "s.jsonl", jobs=2)
+            run_sweep(spec, ev, output=tmp_path / "s.jsonl", jobs=2, chunk_size=1)
     finally:
         stop.set()
         t.join()
@@ -137,7 +137,7 @@ def test_a_failure_after_the_workers_start_shuts_them_down(small, tmp_path: Path
     monkeypatch.setattr(runner, "make_executor", make)
     monkeypatch.setattr(runner.api, "metadata", broken)
     with pytest.raises(RuntimeError, match="metadata failed"):
-        run_sweep(spec, ev, output=tmp_path / "s.jsonl", jobs=2)
+        run_sweep(spec, ev, output=tmp_path / "s.jsonl", jobs=2, chunk_size=1)
     assert closed and closed[0] is True
     assert multiprocessing.active_children() == []
 
@@ -295,7 +295,8 @@ def test_cli_sweep_table_plot_and_errors(cli, tmp_path: Path) -> None:  # type: 
     assert len(rows) == 24
     # one line on stderr, exit 2, nothing written
     for args in (("-g", f"hastily.{LANES}=8:64:x1"), ("-g", "hastily.nope=1,2"), ("-c", "area <> 3"),
-                 ("--objective", "max:bogus"), ("--executor", "ray"), ("--scheduler", "tcp://x:1")):
+                 ("--objective", "max:bogus"), ("--executor", "ray"), ("--scheduler", "tcp://x:1"),
+                 ("--jobs", "100000"), ("--executor", "dask", "--jobs", "100000")):
         bad = tmp_path / "bad.jsonl"
         r = cli("sweep", "bert-tiny", "-a", "hastily", *args, "-o", str(bad))
         assert r.code == 2, (args, r)
@@ -304,6 +305,17 @@ def test_cli_sweep_table_plot_and_errors(cli, tmp_path: Path) -> None:  # type: 
     assert r.code == 2 and "--resume" in r.err
     r = cli("sweep", "bert-tiny", "-a", "hastily", "-g", f"hastily.{LANES}=8,16", "-o", str(out), "--resume")
     assert r.code == 2 and "different sweep" in r.err
+
+
+def test_workers_are_never_more_than_the_chunks(small, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`--jobs 64` on a sweep of a few chunks starts a worker per chunk, not 64 processes
+    (a small sweep with many jobs once forked them all); one chunk runs in-process."""
+    spec, ev = small
+    out = run_sweep(spec, ev, output=tmp_path / "a.jsonl", jobs=64, chunk_size=spec.total)
+    assert out.executor == "local, in-process" and out.summary_doc["executor"]["workers"] == 1
+    out = run_sweep(spec, ev, output=tmp_path / "b.jsonl", jobs=64, chunk_size=(spec.total + 1) // 2)
+    assert out.executor.startswith("local, 2 processes") and out.summary_doc["executor"]["workers"] == 2
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
 
 
 def test_cli_sweep_file(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

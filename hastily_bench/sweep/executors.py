@@ -8,6 +8,7 @@ they finish in, so the output does not depend on the executor.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import math
 import multiprocessing
 import os
 import sys
@@ -203,20 +204,40 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
+def max_jobs() -> int:
+    """The most local worker processes a sweep starts: four per core, at least 64 (each
+    is a Python process of some 30 MB; more only oversubscribe the cores)."""
+    return max(64, 4 * default_jobs())
+
+
+def default_chunk_size(points: int, workers: int) -> int:
+    """Points per task: about eight tasks per worker, 64 to 2048 points each."""
+    return max(64, min(2048, math.ceil(points / (workers * 8))))
+
+
 def check_executor(kind: str, *, jobs: int | None, scheduler: str | None) -> None:
     """Refuse bad executor options (before any work)."""
     if kind not in EXECUTORS:
         raise UsageError(f"--executor must be one of {', '.join(EXECUTORS)}, got {kind!r}")
     if jobs is not None and jobs < 1:
         raise UsageError(f"--jobs must be >= 1, got {jobs}")
+    if jobs is not None and jobs > max_jobs():
+        raise UsageError(f"--jobs must be at most {max_jobs()} on this machine ({default_jobs()} cores), "
+                         f"got {jobs}")
     if scheduler and kind != "dask":
         raise UsageError("--scheduler needs --executor dask")
 
 
 def make_executor(kind: str, spec: SweepSpec, evaluator: Evaluator, *, jobs: int | None,
-                  scheduler: str | None) -> Executor:
+                  scheduler: str | None, points: int | None = None,
+                  chunk_size: int | None = None) -> Executor:
+    """The executor for ``points`` points in chunks of ``chunk_size`` (default
+    :func:`default_chunk_size`): local workers (or a local Dask cluster) are never more
+    than the chunks they would share."""
     check_executor(kind, jobs=jobs, scheduler=scheduler)
     n = jobs or default_jobs()
+    if points is not None:
+        n = max(1, min(n, math.ceil(points / (chunk_size or default_chunk_size(points, n)))))
     if kind == "dask":
         _refuse_in_process_accelerators(evaluator, "Dask workers")
         return DaskExecutor(spec, n, scheduler)

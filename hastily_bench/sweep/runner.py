@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 import signal
 import threading
@@ -33,7 +32,7 @@ from ..params import load_json
 from ..results import Result, RunDocument, check_output_path, write_atomic
 from ..workload import Workload
 from .engine import Evaluator
-from .executors import Executor, make_executor
+from .executors import Executor, default_chunk_size, make_executor
 from .grid import MAX_POINTS, Axis, SweepSpec, make_axis, parse_axis_text
 from .pareto import (
     DEFAULT_OBJECTIVES,
@@ -181,10 +180,6 @@ def _chunks(start: int, total: int, size: int) -> Iterator[tuple[int, int]]:
         yield s, min(total, s + size)
 
 
-def _chunk_size(total: int, workers: int) -> int:
-    return max(64, min(2048, math.ceil(total / (workers * 8))))
-
-
 def _check_resume(output: Path, summary: Path, spec: SweepSpec, ev: Evaluator,
                   objectives: Sequence[str], constraints: Sequence[str]) -> tuple[SweepState, list[FrontPoint]]:
     """Validate an existing output for ``--resume``; truncate a torn last line."""
@@ -305,7 +300,8 @@ def run_sweep(
     # a bad executor option or an unreachable scheduler fails before anything is written;
     # local workers are forked before the metadata (naming the kernels imports NumPy, whose
     # threads would make forking unsafe)
-    ex = make_executor(executor, spec, evaluator, jobs=jobs, scheduler=scheduler)
+    ex = make_executor(executor, spec, evaluator, jobs=jobs, scheduler=scheduler,
+                       points=spec.total - state.done, chunk_size=chunk_size)
     try:
         return _run_with(ex, spec, evaluator, host, output, summary, state, front, skipped,
                          chunk_size, command, progress)
@@ -322,7 +318,7 @@ def _run_with(ex: Executor, spec: SweepSpec, evaluator: Evaluator, host: PluginH
     meta = api.metadata(host, numerics="off", command=command)
     if not skipped:
         output.write_bytes(b"")
-    size = chunk_size or _chunk_size(spec.total - state.done, ex.workers)
+    size = chunk_size or default_chunk_size(spec.total - state.done, ex.workers)
     started = time.perf_counter()
 
     def summary_doc(status: str) -> dict[str, Any]:
