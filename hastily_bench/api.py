@@ -65,7 +65,15 @@ from .cim import (  # CIM component library (issue 10), see docs/cim-components.
     survey_adc_energy_j,
 )
 from .costing import CostRules, EstimateBuilder, default_category
-from .errors import HastilyError, PluginError, UnknownParameter, Unsupported, UsageError
+from .errors import (
+    INTERRUPTS,
+    HastilyError,
+    PluginError,
+    UnknownParameter,
+    Unsupported,
+    UsageError,
+    exception_text,
+)
 from .graph import (
     CATEGORIES,
     GELU,
@@ -179,7 +187,7 @@ def configured_accelerator(
             pass  # the plugin looked up a name its own parameters lack: its row says so
         except UsageError as exc:
             raise UsageError(f"{name}: {exc}") from None
-        except KeyboardInterrupt:
+        except INTERRUPTS:
             raise
         except BaseException:  # noqa: BLE001, S110 - a plugin fault: estimate_point reports it in the row
             pass
@@ -197,16 +205,17 @@ def arithmetic_label(reg: RegisteredAccelerator, params: ParamSet) -> str:
     """The accelerator's arithmetic as table text, or ``error: ...`` when the plugin fails."""
     try:
         return _arithmetic_of(reg, params).label()
-    except KeyboardInterrupt:
+    except INTERRUPTS:
         raise
     except BaseException as exc:  # a plugin fault: shown, never fatal
         return f"error: {_fault_text(exc)}"
 
 
 def _fault_text(exc: BaseException) -> str:
+    text = exception_text(exc)
     if isinstance(exc, PluginError):
-        return str(exc)
-    return f"raised {type(exc).__name__}: {exc}"
+        return text
+    return f"raised {type(exc).__name__}: {text}"
 
 
 def estimate_point(
@@ -240,7 +249,7 @@ def estimate_point(
         result = result_from_estimate(est, arithmetic=arith.label(), **common)  # type: ignore[arg-type]
     except Unsupported as exc:
         return failed_result(status="unsupported", error=str(exc), **common)  # type: ignore[arg-type]
-    except KeyboardInterrupt:
+    except INTERRUPTS:
         raise
     except BaseException as exc:  # noqa: BLE001 - a plugin fault stays in its row
         sep = ": " if isinstance(exc, PluginError) else " "

@@ -41,3 +41,21 @@ def suggest(name: str, choices: Iterable[str]) -> str:
     if not matches:
         return ""
     return " (did you mean " + " or ".join(repr(m) for m in matches) + "?)"
+
+
+class Terminated(SystemExit):
+    """SIGTERM, raised by the command's handler (exit status 143). Like Ctrl-C it is never
+    a plugin's fault: the code that keeps a plugin's exceptions in its row re-raises it."""
+
+
+#: What plugin-fault handlers re-raise instead of keeping in a row: the user stopping the run.
+INTERRUPTS: tuple[type[BaseException], ...] = (KeyboardInterrupt, Terminated)
+
+
+def exception_text(exc: BaseException) -> str:
+    """``str(exc)``, or a placeholder when a plugin's exception cannot print itself."""
+    try:
+        return str(exc)
+    except Exception:  # noqa: BLE001 - the plugin's own fault, reported as such
+        return f"<{type(exc).__name__} whose str() fails>"
+

@@ -18,7 +18,7 @@ import pluggy
 
 from . import __version__, hookspecs
 from .accelerator import AcceleratorSpec
-from .errors import PluginError, UsageError, suggest
+from .errors import INTERRUPTS, PluginError, UsageError, exception_text, suggest
 from .workload import Workload, builtin_workload_files, check_name, workload_from_toml
 
 ENTRY_POINT_GROUP = "hastily_bench"
@@ -167,10 +167,10 @@ class PluginHost:
             )
         try:
             plugin = loader()
-        except KeyboardInterrupt:
+        except INTERRUPTS:
             raise
         except BaseException as exc:  # noqa: BLE001 - a broken plugin must not take the tool down
-            self._fail(info, f"failed to load: {type(exc).__name__}: {exc}")
+            self._fail(info, f"failed to load: {type(exc).__name__}: {exception_text(exc)}")
             return
         try:
             self._pm.register(plugin, name=info.name)
@@ -208,13 +208,14 @@ class PluginHost:
             except _Conflict:
                 rollback(info, added)
                 raise
-            except KeyboardInterrupt:
+            except INTERRUPTS:
                 raise
             except BaseException as exc:  # noqa: BLE001 - a broken plugin must not take the tool down
                 # what this hook registered before failing is withdrawn: half a plugin is worse
                 # than none; what its other hook contributed stays
                 rollback(info, added)
-                detail = str(exc) if isinstance(exc, PluginError) else f"{type(exc).__name__}: {exc}"
+                detail = (exception_text(exc) if isinstance(exc, PluginError)
+                          else f"{type(exc).__name__}: {exception_text(exc)}")
                 self._fail(info, f"raised in {hook_name}: {detail}")
 
     def _collect(self) -> None:

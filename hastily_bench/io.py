@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from .errors import Terminated, UsageError
 
 __all__ = [
     "EXIT_BROKEN_PIPE",
@@ -414,7 +414,7 @@ def _write_error(dest: object, exc: OSError) -> UsageError:
 
 
 def _handler_raising_exit(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
+    raise Terminated(128 + signum)
 
 
 @contextlib.contextmanager

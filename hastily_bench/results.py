@@ -289,7 +289,7 @@ _REQUIRED_WHEN_OK = ("latency_s", "energy_j", "tops", "inferences_per_s")
 
 def _check_number(label: str, value: object, *, positive: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise PluginError(f"{label} is {value!r}, not a number")
+        raise PluginError(f"{label} is {_safe_repr(value)}, not a number")
     v = float(value)
     if not math.isfinite(v):
         raise PluginError(f"{label} is {v!r}")
@@ -300,6 +300,17 @@ def _check_number(label: str, value: object, *, positive: bool = False) -> float
 
 #: Largest memory_bytes a result may hold (a signed 64-bit integer).
 MAX_MEMORY_BYTES = 2**63 - 1
+#: Largest magnitude of an integer in ``extra`` (JSON readers and NumPy stop at 64 bits).
+MAX_EXTRA_INT = 2**63 - 1
+
+
+def _safe_repr(v: object) -> str:
+    """``repr(v)``, short, or a placeholder when the plugin's ``__repr__`` fails."""
+    try:
+        text = repr(v)
+    except Exception:  # noqa: BLE001 - a plugin's object: its repr is its own fault
+        return f"<{type(v).__name__} whose repr() fails>"
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def validate_estimate(est: object) -> Estimate:
@@ -315,11 +326,11 @@ def _validated_breakdown(est: object) -> tuple[OpCost, ...]:
     if not isinstance(est, Estimate):
         raise PluginError(f"returned {type(est).__name__}, not an Estimate")
     if isinstance(est.memory_bytes, bool) or not isinstance(est.memory_bytes, int) or est.memory_bytes < 0:
-        raise PluginError(f"memory_bytes is {est.memory_bytes!r}, must be an integer >= 0")
+        raise PluginError(f"memory_bytes is {_safe_repr(est.memory_bytes)}, must be an integer >= 0")
     if est.memory_bytes > MAX_MEMORY_BYTES:  # JSON readers (and numpy) stop at 64 bits
         raise PluginError(f"memory_bytes is {est.memory_bytes}, more than 2^63 - 1")
     if not isinstance(est.notes, tuple) or not all(isinstance(n, str) for n in est.notes):
-        raise PluginError(f"notes is {est.notes!r}, must be a tuple of strings")
+        raise PluginError(f"notes is {_safe_repr(est.notes)}, must be a tuple of strings")
     if not est.breakdown:
         raise PluginError("breakdown is empty")
     static = _check_number("static_energy_j", est.static_energy_j)
@@ -338,9 +349,9 @@ def _validated_breakdown(est: object) -> tuple[OpCost, ...]:
                 continue
         plain = False
         if not isinstance(c, OpCost):
-            raise PluginError(f"breakdown holds {c!r}, not an OpCost")
+            raise PluginError(f"breakdown holds {_safe_repr(c)}, not an OpCost")
         if not isinstance(c.op, str) or not c.op:
-            raise PluginError(f"breakdown entry {c!r} has no op name")
+            raise PluginError(f"breakdown entry {_safe_repr(c)} has no op name")
         if c.category not in CATEGORIES:
             raise PluginError(f"breakdown[{c.op!r}].category is {c.category!r}, not one of "
                               f"{', '.join(CATEGORIES)}")
@@ -355,14 +366,22 @@ def _validated_breakdown(est: object) -> tuple[OpCost, ...]:
         raise PluginError(f"breakdown energies plus static_energy_j sum to {energy_sum!r}, "
                           f"total is {energy!r}")
     for k, v in est.extra.items():
+        if type(k) is not str:
+            raise PluginError(f"extra has the key {k!r}: keys must be strings")
         t = type(v)
         if t is float:
             if v - v == 0.0:  # type: ignore[operator]  # finite (inf - inf and nan - nan are nan)
                 continue
-        elif t is int or t is str or t is bool:
+        elif t is int:
+            if -MAX_EXTRA_INT <= v <= MAX_EXTRA_INT:  # type: ignore[operator]
+                continue
+            raise PluginError(f"extra[{k!r}] is an integer beyond +-(2^63 - 1), which readers refuse")
+        elif t is str or t is bool:
             continue
         if not isinstance(v, (bool, int, float, str)) or (isinstance(v, float) and not math.isfinite(v)):
-            raise PluginError(f"extra[{k!r}] is {v!r}, not a finite scalar")
+            raise PluginError(f"extra[{k!r}] is {_safe_repr(v)}, not a finite scalar")
+        if isinstance(v, int) and not isinstance(v, bool) and not -MAX_EXTRA_INT <= v <= MAX_EXTRA_INT:
+            raise PluginError(f"extra[{k!r}] is an integer beyond +-(2^63 - 1), which readers refuse")
     if plain and type(est.breakdown) is tuple:
         return est.breakdown
     return tuple(OpCost(c.op, float(c.latency_s), float(c.energy_j), c.category) for c in est.breakdown)

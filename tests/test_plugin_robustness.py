@@ -457,6 +457,57 @@ def test_system_exit_in_estimate_is_an_error_row_not_a_silent_exit(
     assert rows["quitter"]["error"] == "plugin 'quitter' (quitter-dist 1.0) raised SystemExit: 0"
 
 
+def _with_extra(extra: dict[Any, Any]) -> EstimateImpl:
+    def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
+        return replace(good_estimate(graph, params), extra=extra)
+    return estimate
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({("a", 1): 1.0}, "extra has the key ('a', 1): keys must be strings"),
+    ({"n": 10**150}, "extra['n'] is an integer beyond +-(2^63 - 1)"),
+    ({"n": -(10**5000)}, "extra['n'] is an integer beyond +-(2^63 - 1)"),
+])
+def test_extra_that_no_row_can_hold_is_the_plugins_error(extra: dict[Any, Any], message: str) -> None:
+    """A key JSON cannot write, or an integer the readers refuse (or Python cannot print),
+    is the plugin's error in its row: it once failed the whole sweep or run when printed."""
+    r = point(accel_plugin(estimate=_with_extra(extra)))
+    assert r.status == "error" and message in (r.error or ""), r.error
+    assert r.json_line()  # the row prints
+
+
+def test_an_exception_that_cannot_print_itself_is_still_an_error_row() -> None:
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise ValueError("no")
+
+    def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
+        raise Unprintable()
+
+    r = point(accel_plugin(estimate=estimate))
+    assert r.status == "error" and "raised Unprintable: <Unprintable whose str() fails>" in (r.error or "")
+
+
+def test_sigterm_inside_a_plugin_stops_the_run_and_is_no_error_row() -> None:
+    """SIGTERM becomes Terminated (a SystemExit, exit 143) while the command runs: a plugin
+    running at that moment must not turn it into its own error row (a sweep terminated
+    during its probe once carried on to exit 0)."""
+    import os
+    import signal
+
+    from hastily_bench.errors import Terminated
+    from hastily_bench.io import terminate_as_exit
+
+    def estimate(graph: OpGraph, params: ParamSet) -> Estimate:
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("the signal handler raises first")
+
+    plugin = accel_plugin(estimate=estimate)
+    with terminate_as_exit(), pytest.raises(Terminated) as info:
+        point(plugin)
+    assert info.value.code == 143
+
+
 def test_misspelt_parameter_inside_estimate_is_the_plugins_error_row() -> None:
     def misspelt(graph: OpGraph, params: ParamSet) -> Estimate:
         params.f("clock_hzz")

@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..accelerator import Arithmetic
-from ..errors import UsageError, suggest
+from ..errors import INTERRUPTS, UsageError, exception_text, suggest
 from .analog import AnalogConfig, AnalogMatrix, adc_convert, analog_mvm, analog_mvm_reference
 from .checkpoint import (
     INSTALL_HINT,
@@ -187,12 +187,12 @@ def resolve(names: Sequence[str], host: Any, overrides: Sequence[str] = (), *,
         reg, params = configured_accelerator(host, name, parsed)
         try:
             out.append((name, "accelerator", _arithmetic_of(reg, params)))
-        except KeyboardInterrupt:
+        except INTERRUPTS:
             raise
         except BaseException as exc:  # noqa: BLE001 - a plugin fault: its own line, not a crash
             if faults is None:
                 raise
-            faults.append(f"{name}: {reg.plugin.label} raised {type(exc).__name__}: {exc}")
+            faults.append(f"{name}: {reg.plugin.label} raised {type(exc).__name__}: {exception_text(exc)}")
     return out
 
 
