@@ -342,3 +342,44 @@ def test_compare_reads_sweeps_design_by_design(cli, tmp_path: Path) -> None:  # 
     assert len(points) == 3 and {p["accelerator"] for p in points} == {
         f"hastily({LANES}=8)", f"hastily({LANES}=16)", "a40-tensorrt"}
     assert all(p["verdict"] == "unchanged" for p in points)
+
+
+_TORN_RESULT_SCRIPT = r'''
+import os, struct, sys, time
+from hastily_bench.api import PluginHost
+from hastily_bench.sweep import prepare
+from hastily_bench.sweep.executors import LocalExecutor
+
+def torn():
+    # what a worker killed halfway through sending its chunk leaves in the result pipe:
+    # a message header announcing a megabyte, a few bytes of it, then nothing
+    queue = sys._getframe(1).f_locals["result_queue"]  # concurrent.futures' worker loop
+    os.write(queue._writer.fileno(), struct.pack("!i", 1 << 20) + b"partial")
+    os._exit(9)
+
+host = PluginHost(autoload=False)
+spec, ev = prepare(host, workloads=["bert-tiny"], accelerators=["hastily"], grid=["hastily.adc_bits=4,5"])
+ex = LocalExecutor(spec, 2, ev)
+assert ex.description == "local, 2 processes", ex.description
+fut = ex._pool.submit(torn)
+deadline = time.monotonic() + 30
+while not ex.wait_first([fut], 0.2) and not ex.lost():
+    assert time.monotonic() < deadline, "the death was never noticed"
+print(ex.lost(), flush=True)
+ex.close(cancel=True)
+print("closed", flush=True)
+'''
+
+
+def test_a_worker_dying_mid_result_does_not_hang_the_sweep(tmp_path: Path) -> None:
+    """A worker killed while sending its chunk (SIGTERM to the process group) leaves the
+    pool blocked reading the rest of the message: the parent notices the dead worker and
+    closing the executor ends the others, so the read ends (it once hung forever)."""
+    env = {**os.environ, "HASTILY_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    try:
+        proc = subprocess.run([sys.executable, "-c", _TORN_RESULT_SCRIPT], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=90)
+    except subprocess.TimeoutExpired:
+        pytest.fail("closing the executor hung on the torn result")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["a worker process died (exited with status 9)", "closed"]

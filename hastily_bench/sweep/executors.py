@@ -38,6 +38,10 @@ class Executor(Protocol):
 
     def result(self, future: Any) -> ChunkResult: ...
 
+    def lost(self) -> str | None:
+        """Why a worker is gone (its exit), when one died; None while all run."""
+        ...
+
     def close(self, *, cancel: bool) -> None: ...
 
 
@@ -61,6 +65,9 @@ class InProcessExecutor:
     def result(self, future: Any) -> ChunkResult:
         r: ChunkResult = future.result()
         return r
+
+    def lost(self) -> str | None:
+        return None
 
     def close(self, *, cancel: bool) -> None:
         pass
@@ -97,13 +104,32 @@ class LocalExecutor:
             ctx = multiprocessing.get_context("spawn")
             self.description = f"local, {jobs} processes (spawned)"
         self._pool = cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=worker_signals)
+        self._writer_closed = False
         if ctx.get_start_method() == "fork":
             # the first task forks every worker now, before the caller starts any thread
             # (a progress bar); later forks never happen (a dead worker breaks the pool)
             self._pool.submit(int).result()
+            self._close_result_writer()
 
     def submit(self, start: int, stop: int) -> cf.Future[ChunkResult]:
-        return self._pool.submit(evaluate_chunk, self._spec, start, stop)
+        fut = self._pool.submit(evaluate_chunk, self._spec, start, stop)
+        self._close_result_writer()
+        return fut
+
+    def _processes(self) -> list[Any]:
+        return list((getattr(self._pool, "_processes", None) or {}).values())
+
+    def _close_result_writer(self) -> None:
+        """Once every worker exists, drop this process's end of the pipe the workers send
+        results on: a worker killed halfway through sending a chunk (SIGTERM to the process
+        group) then ends the pool's read with end-of-file instead of blocking it forever."""
+        if self._writer_closed or len(self._processes()) < self.workers:
+            return
+        queue = getattr(self._pool, "_result_queue", None)
+        writer = getattr(queue, "_writer", None)
+        if writer is not None:
+            writer.close()
+        self._writer_closed = True
 
 
     def wait_first(self, futures: Iterable[Any], timeout: float) -> set[Any]:
@@ -114,7 +140,23 @@ class LocalExecutor:
         r: ChunkResult = future.result()
         return r
 
+    def lost(self) -> str | None:
+        for p in self._processes():
+            if p.exitcode is not None:
+                how = (f"killed by signal {-p.exitcode}" if p.exitcode < 0
+                       else f"exited with status {p.exitcode}")
+                return f"a worker process died ({how})"
+        return None
+
     def close(self, *, cancel: bool) -> None:
+        if self.lost():
+            # the pool may be stuck reading a dead worker's torn result: end every worker,
+            # so that read ends (the pool then shuts down as broken)
+            for p in self._processes():
+                if p.exitcode is None:
+                    p.kill()
+            for p in self._processes():
+                p.join(10)
         self._pool.shutdown(wait=True, cancel_futures=cancel)
 
 
@@ -162,6 +204,9 @@ class DaskExecutor:
     def result(self, future: Any) -> ChunkResult:
         r: ChunkResult = future.result()
         return r
+
+    def lost(self) -> str | None:
+        return None  # the scheduler reschedules a lost worker's tasks
 
     def close(self, *, cancel: bool) -> None:
         self._client.close()

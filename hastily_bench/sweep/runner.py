@@ -49,6 +49,10 @@ DEFAULT_SEQ_LENS = (1024,)
 ProgressFn = Callable[[int, int], None]
 
 
+class WorkerLost(Exception):
+    """A worker process died and the pool did not say so."""
+
+
 class SweepInterrupted(Exception):
     """Raised in the parent by a second SIGINT/SIGTERM: stop waiting for running chunks."""
 
@@ -379,8 +383,15 @@ def _run_with(ex: Executor, spec: SweepSpec, evaluator: Evaluator, host: PluginH
                 progress(state.done, spec.total)
 
     def collect() -> None:
-        for fut in ex.wait_first(inflight, WAIT_S):
+        done = ex.wait_first(inflight, WAIT_S)
+        for fut in done:
             ready[inflight.pop(fut)] = ex.result(fut)
+        if not done:
+            # the pool notices a dead worker itself, unless it is stuck reading that
+            # worker's half-sent result: then only the parent can tell
+            why = ex.lost()
+            if why:
+                raise WorkerLost(why)
         commit()
 
     try:
