@@ -474,10 +474,12 @@ def compare(
         render_compare_table,
     )
     from .results import load_document
+    from .sweep.runner import sweep_files
 
     thresholds = parse_thresholds(threshold or ())
     dest = _dest(output)
-    hio.check_outputs([dest], inputs=[base, head])
+    # a sweep's rows come with its summary: both are inputs
+    hio.check_outputs([dest], inputs=[*sweep_files(base), *sweep_files(head)])
     report = compare_documents(load_document(base), load_document(head), thresholds,
                                base_label=str(base), head_label=str(head))
     if fmt is TableMarkdownJson.json:
@@ -598,8 +600,12 @@ def plot(
     from .sweep.runner import is_sweep_output
 
     if is_sweep_output(results):  # a sweep's .jsonl or .summary.json: its Pareto figure
-        from .plots import draw_sweep
+        from .plots import draw_sweep, sweep_figure_outputs
+        from .sweep.runner import sweep_files
 
+        figure_dir = hio.output_dir(output, option="-o")
+        hio.check_outputs([*sweep_figure_outputs(figure_dir, option="-o"), figure_dir],
+                          inputs=sweep_files(results))
         for path in draw_sweep(results, output):
             err.print(f"wrote {path}")
         return
@@ -722,7 +728,14 @@ def sweep(
     summary_dest = hio.output(
         output.with_name(output.stem + ".summary.json"), option="-o (summary)")
     plot_dir = hio.output_dir(plot_, option="--plot") if plot_ is not None else None
-    hio.check_outputs([rows_dest, summary_dest, plot_dir], inputs=_workload_inputs(workloads))
+    figures = []
+    if plot_dir is not None:
+        from .plots import sweep_figure_outputs
+
+        figures = sweep_figure_outputs(plot_dir, option="--plot")
+    # the workloads named in a sweep file are inputs as much as those on the command line
+    hio.check_outputs([rows_dest, summary_dest, plot_dir, *figures],
+                      inputs=_workload_inputs([*workloads, *names]))
     from .sweep.executors import check_executor
 
     check_executor(executor.value, jobs=jobs, scheduler=scheduler)

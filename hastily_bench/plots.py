@@ -390,6 +390,16 @@ def sweep_figure(summary: dict[str, Any], rows: Any) -> Any:
     return fig
 
 
+def sweep_figure_outputs(directory: Path, *, option: str,
+                         formats: Sequence[str] = ("png", "svg")) -> list[hio.Output]:
+    """The files :func:`draw_sweep` writes into ``directory``, checked as outputs (so that a
+    command can refuse one that is also its rows, its summary or an input, before any work).
+    A directory still to be created holds no file to collide with."""
+    if not directory.is_dir():
+        return []
+    return [hio.output(directory / f"{SWEEP_FIGURE}.{fmt}", option=option) for fmt in formats]
+
+
 def draw_sweep(summary_file: Path | str, directory: Path | str,
                formats: Sequence[str] = ("png", "svg")) -> list[Path]:
     """Draw ``pareto.png`` / ``.svg`` of a saved sweep (its summary or its ``.jsonl``)."""

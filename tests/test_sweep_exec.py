@@ -383,3 +383,42 @@ def test_a_worker_dying_mid_result_does_not_hang_the_sweep(tmp_path: Path) -> No
         pytest.fail("closing the executor hung on the torn result")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["a worker process died (exited with status 9)", "closed"]
+
+
+def test_outputs_never_overwrite_a_sweeps_own_files(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The figure, a comparison or a new sweep must not replace rows, a summary or a
+    workload file that the same command reads or writes: one line, exit 2, nothing written."""
+    args = ("bert-tiny", "-a", "hastily", "-l", "128", "-g", f"hastily.{LANES}=8,16", "--top", "0")
+    fig = tmp_path / "fig"
+    fig.mkdir()
+    r = cli("sweep", *args, "-o", str(fig / "pareto.svg"), "--plot", str(fig))
+    assert r.code == 2 and "same file" in r.err and not list(fig.iterdir()), r
+    out = tmp_path / "s.jsonl"
+    assert cli("sweep", *args, "-j", "1", "-o", str(out)).code == 0
+    summary = (tmp_path / "s.summary.json").read_bytes()
+    r = cli("compare", str(out), str(out), "-o", str(tmp_path / "s.summary.json"), "-f", "json")
+    assert r.code == 2 and "is also an input" in r.err
+    r = cli("plot", str(out), "-o", str(tmp_path))  # figure files beside the rows: fine
+    assert r.code == 0, r
+    (tmp_path / "pareto.svg").write_bytes(out.read_bytes())
+    doc = json.loads(summary)
+    (tmp_path / "pareto.summary.json").write_text(json.dumps({**doc, "rows": "pareto.svg"}))
+    rows_before = (tmp_path / "pareto.svg").read_bytes()
+    r = cli("plot", str(tmp_path / "pareto.summary.json"), "-o", str(tmp_path))
+    assert r.code == 2 and "is also an input" in r.err
+    assert (tmp_path / "pareto.svg").read_bytes() == rows_before
+    assert (tmp_path / "s.summary.json").read_bytes() == summary
+    # a summary without its rows (another file that happens to have the name) is kept
+    other = tmp_path / "m.summary.json"
+    other.write_text('{"hidden_size": 8}')
+    r = cli("sweep", *args, "-o", str(tmp_path / "m.jsonl"))
+    assert r.code == 2 and "exists without m.jsonl" in r.err and other.read_text() == '{"hidden_size": 8}'
+    assert not (tmp_path / "m.jsonl").exists()
+    # a workload file named in a sweep file is an input like one on the command line
+    wl = tmp_path / "w.toml"
+    wl.write_text('name = "wee"\nlayers = 1\nhidden = 64\nheads = 2\nffn = 128\n')
+    spec = tmp_path / "space.toml"
+    spec.write_text(f'schema_version = 1\nworkloads = ["{wl}"]\naccelerators = ["hastily"]\n'
+                    f'seq_lens = [128]\n[grid]\n"hastily.{LANES}" = "8,16"\n')
+    r = cli("sweep", str(spec), "-o", str(wl), "--overwrite")
+    assert r.code == 2 and "is also an input" in r.err and wl.read_text().startswith('name = "wee"'), r

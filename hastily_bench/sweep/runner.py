@@ -298,6 +298,9 @@ def run_sweep(
     elif output.exists() and not overwrite:
         raise UsageError(f"{output}: exists; use --resume to continue that sweep or --overwrite "
                          "to start again")
+    elif summary.exists() and not overwrite:
+        # a summary without its rows: another sweep's (rows deleted) or not a sweep's at all
+        raise UsageError(f"{summary}: exists without {output.name}; remove it or use --overwrite")
     else:
         state = SweepState()
     skipped = state.done
@@ -461,6 +464,23 @@ def load_summary(path: Path | str) -> dict[str, Any]:
     if not all(isinstance(x, dict) for x in doc.get("front", [])):
         raise UsageError(f"{p}: 'front' must be an array of objects")
     return doc
+
+
+def sweep_files(path: Path | str) -> list[Path]:
+    """The files a reader of sweep output ``path`` reads: the rows and the summary (for
+    any other path, the path itself). An output of the same command must be none of them."""
+    p = Path(path)
+    if p.suffix == ".jsonl":
+        return [p, summary_path(p)]
+    if p.name.endswith(".summary.json"):
+        stem = p.name[: -len(".summary.json")]
+        rows = [p.with_name(stem + ".jsonl")]
+        with contextlib.suppress(HastilyError, OSError):
+            name = load_json(p).get("rows")
+            if isinstance(name, str) and name and "/" not in name and name not in (".", ".."):
+                rows.append(p.with_name(name))
+        return [p, *rows]
+    return [p]
 
 
 def is_sweep_output(path: Path | str) -> bool:
