@@ -74,7 +74,9 @@ def test_axis_values(spec: str, values: list[str]) -> None:
 
 @pytest.mark.parametrize("spec", ["", "1,,2", "1:2", "1:2:3:4", "8:64:x1", "0:64:x2", "64:8:x2",
                                   "1:10:+0", "1:2:0", "1:2:abc", "a:2:3", "2:1:+1", "1:2:1",
-                                  "1:1e9:+1e-3", "\uff14:\uff18:+\uff11", "4:8:\uff13"])  # fullwidth digits
+                                  "1:1e9:+1e-3", "\uff14:\uff18:+\uff11", "4:8:\uff13",  # fullwidth digits
+                                  "1:1e308:+1e-308", "-1e308:1e308:+1",  # spans that overflow
+                                  ",".join(str(i) for i in range(100_001))])
 def test_bad_axis_values_are_usage_errors(spec: str) -> None:
     with pytest.raises(UsageError):
         expand_values(spec, "test")
@@ -358,3 +360,25 @@ def test_json_line_keeps_the_sign_of_zero() -> None:
                    ops=1, latency_s=1.0, energy_j=v, extra={"x": v},
                    breakdown=(OpCost("op", v, v, "matmul"),))
         assert r.json_line() == _encode(r.to_dict())
+
+
+def test_objectives_and_metrics_are_checked_before_any_work(host) -> None:  # type: ignore[no-untyped-def]
+    """A metric given twice, or one that cannot be checked because every design tried
+    fails, is refused in one line (it once ran the whole sweep with an empty front, or
+    crashed --resume)."""
+    with pytest.raises(UsageError, match="'tops' is given twice"):
+        prepare(host, workloads=["bert-tiny"], accelerators=["hastily"],
+                objectives=["max:tops", "tops"])
+    # the first design fails (a chip too small for the model, capacity=unsupported), a later one does not
+    grid = ["hastily.chip_tiles=1,186"]
+    sets = ["hastily.capacity=unsupported"]
+    with pytest.raises(UsageError, match="metric 'bogus' is not reported by hastily"):
+        prepare(host, workloads=["bert-base"], accelerators=["hastily"], sets=sets, grid=grid,
+                objectives=["max:bogus"])
+    with pytest.raises(UsageError, match="metric 'bogus' cannot be checked: none of 1 designs"):
+        prepare(host, workloads=["bert-base"], accelerators=["hastily"], sets=sets,
+                grid=["hastily.chip_tiles=1"], objectives=["max:bogus"])
+    spec, _ = prepare(host, workloads=["bert-base"], accelerators=["hastily"], sets=sets,
+                      grid=["hastily.chip_tiles=1"], objectives=["max:tops"])
+    assert spec.objectives == ("max:tops",)  # result metrics need no probe
+

@@ -296,7 +296,9 @@ def test_cli_sweep_table_plot_and_errors(cli, tmp_path: Path) -> None:  # type: 
     # one line on stderr, exit 2, nothing written
     for args in (("-g", f"hastily.{LANES}=8:64:x1"), ("-g", "hastily.nope=1,2"), ("-c", "area <> 3"),
                  ("--objective", "max:bogus"), ("--executor", "ray"), ("--scheduler", "tcp://x:1"),
-                 ("--jobs", "100000"), ("--executor", "dask", "--jobs", "100000")):
+                 ("--jobs", "100000"), ("--executor", "dask", "--jobs", "100000"),
+                 ("--executor", "dask", "--scheduler", "garbage"),
+                 ("--executor", "dask", "--scheduler", "tcp://[::1")):
         bad = tmp_path / "bad.jsonl"
         r = cli("sweep", "bert-tiny", "-a", "hastily", *args, "-o", str(bad))
         assert r.code == 2, (args, r)

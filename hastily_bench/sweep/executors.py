@@ -180,8 +180,11 @@ class DaskExecutor:
                 self._cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                              dashboard_address=":0", silence_logs=40)
                 self._client = Client(self._cluster)
-        except (OSError, TimeoutError) as exc:
-            raise UsageError(f"--scheduler {scheduler}: cannot connect ({exc})") from None
+        except (OSError, TimeoutError, ValueError, TypeError) as exc:  # unreachable, or not an address
+            text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if self._cluster is not None:
+                self._cluster.close()
+            raise UsageError(f"--scheduler {scheduler}: cannot connect ({text})") from None
         info = self._client.scheduler_info()
         self.workers = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
         where = scheduler or "local cluster"

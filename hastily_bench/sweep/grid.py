@@ -79,6 +79,8 @@ def expand_values(spec: str, where: str) -> list[str]:
         items = [t.strip() for t in text.split(",")]
         if any(not t for t in items):
             raise UsageError(f"{where}: empty value in list {spec!r}")
+        if len(items) > MAX_AXIS_VALUES:
+            raise UsageError(f"{where}: {len(items)} values, more than {MAX_AXIS_VALUES}")
         return items
     parts = [t.strip() for t in text.split(":")]
     if len(parts) != 3:
@@ -103,9 +105,10 @@ def expand_values(spec: str, where: str) -> list[str]:
         step = _number(how[1:], where)
         if step <= 0 or stop < start:
             raise UsageError(f"{where}: step range needs STEP > 0 and START <= STOP, got {spec!r}")
-        n = math.floor((stop - start) / step * (1 + 1e-12)) + 1
-        if n > MAX_AXIS_VALUES:
-            raise UsageError(f"{where}: {n} values, more than {MAX_AXIS_VALUES}")
+        span = (stop - start) / step * (1 + 1e-12)
+        if not span < MAX_AXIS_VALUES:  # (an overflowing span is inf)
+            raise UsageError(f"{where}: range {spec!r} has more than {MAX_AXIS_VALUES} values")
+        n = math.floor(span) + 1
         values = [_clean(start + i * step) for i in range(n)]
     else:
         try:
@@ -141,14 +144,18 @@ def parse_axis_text(item: str) -> tuple[str, str, list[str]]:
 
 def make_axis(param: Param, accelerator: str, texts: Sequence[str], where: str) -> Axis:
     """Parse and check every value text against ``param``; refuse duplicates."""
+    if len(texts) > MAX_AXIS_VALUES:  # (a sweep file's list)
+        raise UsageError(f"{where}: {len(texts)} values, more than {MAX_AXIS_VALUES}")
     values: list[Value] = []
+    seen: set[Value] = set()  # (one type per axis: the parameter's)
     for t in texts:
         try:
             v = param.parse(t)
         except UsageError as exc:
             raise UsageError(f"{where}: {exc}") from None
-        if v in values:
+        if v in seen:
             raise UsageError(f"{where}: value {t!r} given twice")
+        seen.add(v)
         values.append(v)
     return Axis(accelerator, param.name, tuple(values))
 

@@ -36,6 +36,7 @@ from .executors import Executor, default_chunk_size, make_executor
 from .grid import MAX_POINTS, Axis, SweepSpec, make_axis, parse_axis_text
 from .pareto import (
     DEFAULT_OBJECTIVES,
+    RESULT_METRICS,
     FrontAccumulator,
     FrontPoint,
     check_metrics,
@@ -56,6 +57,9 @@ class WorkerLost(Exception):
 class SweepInterrupted(Exception):
     """Raised in the parent by a second SIGINT/SIGTERM: stop waiting for running chunks."""
 
+
+#: Designs of each accelerator tried, at most, for one with a result to check metric names on.
+PROBES = 16
 
 #: Seconds between checks for a signal while waiting for chunks.
 WAIT_S = 0.2
@@ -120,21 +124,38 @@ def prepare(
         axes.append(make_axis(p, accel, texts, f"--grid {accel}.{param}"))
     cons = [parse_constraint(c) for c in constraints]
     objs = [parse_objective(o) for o in objectives]
+    metrics = [o.metric for o in objs]
+    for o in objs:
+        if metrics.count(o.metric) > 1:
+            raise UsageError(f"--objective: metric {o.metric!r} is given twice (an objective is "
+                             "one direction per metric)")
     spec = SweepSpec(tuple(resolved), tuple(accels), tuple(lens), tuple(bs), tuple(sets),
                      tuple(axes), tuple(str(c) for c in cons), tuple(str(o) for o in objs),
                      strict_plugins=host.strict)
     if spec.total > MAX_POINTS:
         raise UsageError(f"the sweep has {spec.total:,} points, more than {MAX_POINTS:,}")
-    # probe: the first design of every accelerator, to check metric names before any output
+    # probe: a design of every accelerator that gives a result (the first of up to
+    # PROBES spread over its designs), to check metric names before any output
     ev = Evaluator(spec, host)
     probes = []
+    names = [c.metric for c in cons] + [o.metric for o in objs]
     offset = 0
     for a, size in zip(accels, spec._sizes, strict=True):
-        r = ev.point(offset)
+        tried = sorted({offset + k * size // min(PROBES, size) for k in range(min(PROBES, size))})
+        first = None
+        for index in tried:
+            r = ev.point(index)
+            first = first or r
+            if r.ok:
+                probes.append((a, r.to_dict()))
+                break
+        else:
+            unknown = [n for n in names if n not in RESULT_METRICS]
+            if unknown and first is not None:
+                raise UsageError(f"metric {unknown[0]!r} cannot be checked: none of {len(tried)} "
+                                 f"designs of {a} tried gave a result (the first: "
+                                 f"{(first.error or first.status).splitlines()[0]})")
         offset += size
-        if r.ok:
-            probes.append((a, r.to_dict()))
-    names = [c.metric for c in cons] + [o.metric for o in objs]
     for a, row in probes:
         check_metrics(names, row, a)
     if not objs:
