@@ -743,6 +743,9 @@ def sweep(
         raise HastilyError(f"--plot {plot_}: exists and is not a directory")
     spec, ev = prepare(host, workloads=names, accelerators=accels, seq_lens=lens, batches=batches,
                        sets=sets, grid=axes, constraints=cons, objectives=objs)
+    if plot_ is not None and len(spec.objectives) < 2:
+        raise HastilyError(f"--plot: the Pareto figure needs at least two objectives, the sweep has "
+                           f"{len(spec.objectives)} ({', '.join(spec.objectives) or 'none'})")
     kwargs = dict(output=output, executor=executor.value, jobs=jobs, scheduler=scheduler,
                   resume=resume, overwrite=overwrite, chunk_size=chunk_size,
                   command=["hastily-bench", *sys.argv[1:]])
@@ -785,6 +788,8 @@ def sweep(
 
         for path in draw_sweep(outcome.summary, plot_):
             err.print(f"wrote {path}")
+    elif plot_ is not None:
+        err.print("no Pareto figure: no design met the constraints")
     if outcome.status == "interrupted":
         err.print(f"hastily-bench: interrupted after {outcome.done:,} of {outcome.total:,} points; "
                   "run the same command with --resume to continue")

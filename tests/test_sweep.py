@@ -309,8 +309,11 @@ def test_resume_after_a_torn_write(tmp_path: Path, host) -> None:  # type: ignor
     lines = data.splitlines(keepends=True)
     part = tmp_path / "part.jsonl"
     part.write_bytes(b"".join(lines[:9]) + lines[9][:100])
-    (tmp_path / "part.summary.json").write_text(
-        (tmp_path / "full.summary.json").read_text().replace('"done": 24', '"done": 0'))
+    # the summary a sweep killed outright leaves: the one written when it started
+    stale = json.loads((tmp_path / "full.summary.json").read_text())
+    stale.update(done=0, feasible=0, front=[], status="running",
+                 counts={"ok": 0, "error": 0, "unsupported": 0})
+    (tmp_path / "part.summary.json").write_text(json.dumps(stale))
     out = run_sweep(spec, ev, output=part, jobs=1, resume=True)
     assert out.skipped == 9 and part.read_bytes() == data
     assert [p.index for p in out.front] == [p.index for p in full.front]

@@ -424,3 +424,64 @@ def test_outputs_never_overwrite_a_sweeps_own_files(cli, tmp_path: Path) -> None
                     f'seq_lens = [128]\n[grid]\n"hastily.{LANES}" = "8,16"\n')
     r = cli("sweep", str(spec), "-o", str(wl), "--overwrite")
     assert r.code == 2 and "is also an input" in r.err and wl.read_text().startswith('name = "wee"'), r
+
+
+_SUMMARY_EDITS = {
+    "front entry empty": lambda d: d.update(front=[{}]),
+    "front objectives not an object": lambda d: d["front"][0].update(objectives=5),
+    "front objective not a number": lambda d: d["front"][0]["objectives"].update(
+        {k: "abc" for k in d["front"][0]["objectives"]}),
+    "counts missing": lambda d: d.pop("counts"),
+    "counts inflated": lambda d: d.update(counts={"ok": 1000, "error": 5, "unsupported": 0}),
+    "feasible not a count": lambda d: d.update(feasible="x"),
+    "objectives not strings": lambda d: d.update(objectives=[{"a": 1}, {"b": 2}]),
+    "constraints not a list": lambda d: d.update(constraints=None),
+    "rows outside the directory": lambda d: d.update(rows="../../etc/passwd"),
+    "done not a count": lambda d: d.update(done="many"),
+}
+_ROW_EDITS = {
+    "unknown status": lambda r: r.update(status="weird"),
+    "extra not an object": lambda r: r.update(extra=5),
+    "seq_len a list": lambda r: r.update(seq_len=[1]),
+    "negative metric": lambda r: r.update(tops=-1e308),
+}
+
+
+@pytest.fixture
+def small_sweep(cli, tmp_path: Path):  # type: ignore[no-untyped-def]
+    args = ("sweep", "bert-tiny", "-a", "hastily", "-l", "128", "-g", f"hastily.{LANES}=8,16,32",
+            "--top", "0", "-j", "1", "-o", str(tmp_path / "r.jsonl"))
+    assert cli(*args).code == 0
+    return args
+
+
+@pytest.mark.parametrize("edit", _SUMMARY_EDITS)
+def test_a_hand_edited_summary_is_one_line_for_every_reader(cli, tmp_path: Path, small_sweep,  # type: ignore[no-untyped-def]
+                                                             edit: str) -> None:
+    summary = tmp_path / "r.summary.json"
+    doc = json.loads(summary.read_text())
+    _SUMMARY_EDITS[edit](doc)
+    summary.write_text(json.dumps(doc))
+    rows = (tmp_path / "r.jsonl").read_bytes()
+    for args in ((*small_sweep, "--resume"), ("plot", str(summary), "-o", str(tmp_path / "f")),
+                 ("plot", str(tmp_path / "r.jsonl"), "-o", str(tmp_path / "f"))):
+        r = cli(*args)
+        assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and "summary.json" in r.err, (args, r)
+    assert (tmp_path / "r.jsonl").read_bytes() == rows and not (tmp_path / "f").exists()
+
+
+@pytest.mark.parametrize("edit", _ROW_EDITS)
+def test_a_hand_edited_row_is_one_line_for_every_reader(cli, tmp_path: Path, small_sweep,  # type: ignore[no-untyped-def]
+                                                         edit: str) -> None:
+    out, summary = tmp_path / "r.jsonl", tmp_path / "r.summary.json"
+    lines = out.read_text().splitlines()
+    row = json.loads(lines[0])
+    _ROW_EDITS[edit](row)
+    out.write_text("\n".join([json.dumps(row), *lines[1:]]) + "\n")
+    doc = json.loads(summary.read_text())  # as a sweep killed outright leaves it: rows are re-read
+    doc.update(done=0, feasible=0, front=[], counts={"ok": 0, "error": 0, "unsupported": 0})
+    summary.write_text(json.dumps(doc))
+    for args in ((*small_sweep, "--resume"), ("plot", str(summary), "-o", str(tmp_path / "f")),
+                 ("compare", str(out), str(out))):
+        r = cli(*args)
+        assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and "line 1" in r.err, (args, r)

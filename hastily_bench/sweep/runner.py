@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import signal
 import threading
@@ -211,9 +212,7 @@ def _check_resume(output: Path, summary: Path, spec: SweepSpec, ev: Evaluator,
     if not summary.exists():
         raise UsageError(f"{output}: no {summary.name} next to it, so it cannot be resumed; "
                          "remove it or use --overwrite")
-    doc = load_json(summary)
-    if not isinstance(doc, dict) or doc.get("kind") != SUMMARY_KIND:
-        raise UsageError(f"{summary}: not a sweep summary")
+    doc = load_summary(summary)
     if doc.get("spec_digest") != spec.digest():
         raise UsageError(f"{output}: written by a different sweep (other workloads, lengths, "
                          "accelerators, --set or --grid); use --overwrite or another -o")
@@ -472,19 +471,70 @@ def load_summary(path: Path | str) -> dict[str, Any]:
     if doc.get("schema_version") != SUMMARY_SCHEMA_VERSION:
         raise UsageError(f"{p}: schema_version {doc.get('schema_version')!r} is not supported "
                          f"(expected {SUMMARY_SCHEMA_VERSION})")
-    # the fields readers use, with their types (a hand-edited summary is one line, exit 2)
-    for key, kind in (("spec", dict), ("front", list), ("objectives", list), ("metadata", dict)):
+    check_summary(doc, str(p))
+    return doc
+
+
+def _is_count(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def check_summary(doc: dict[str, Any], where: str) -> None:
+    """Refuse a summary whose fields readers use are missing, of the wrong type or
+    inconsistent (a hand-edited or truncated file is one line, exit 2, never a traceback)."""
+    def bad(what: str) -> UsageError:
+        return UsageError(f"{where}: {what}")
+
+    for key in ("rows", "total", "done", "feasible", "counts", "front", "objectives", "constraints", "spec"):
+        if key not in doc:
+            raise bad(f"{key!r} is missing")
+    for key, kind in (("spec", dict), ("front", list), ("objectives", list), ("constraints", list),
+                      ("metadata", dict), ("counts", dict)):
         if key in doc and not isinstance(doc[key], kind):
-            raise UsageError(f"{p}: {key!r} must be a JSON {'object' if kind is dict else 'array'}")
+            raise bad(f"{key!r} must be a JSON {'object' if kind is dict else 'array'}")
     spec = doc.get("spec", {})
     grid = spec.get("grid", [])
     if not isinstance(grid, list) or not all(isinstance(a, dict) for a in grid):
-        raise UsageError(f"{p}: 'spec.grid' must be an array of objects")
-    if not all(isinstance(o, (str, dict)) for o in doc.get("objectives", [])):
-        raise UsageError(f"{p}: 'objectives' holds something that is not an objective")
-    if not all(isinstance(x, dict) for x in doc.get("front", [])):
-        raise UsageError(f"{p}: 'front' must be an array of objects")
-    return doc
+        raise bad("'spec.grid' must be an array of objects")
+    rows = doc.get("rows", "")
+    if not isinstance(rows, str) or not rows or "/" in rows or "\\" in rows or rows in (".", ".."):
+        raise bad("'rows' must name the rows file beside the summary")
+    objectives = []
+    for o in doc.get("objectives", []):
+        if not isinstance(o, str):
+            raise bad(f"'objectives' holds {o!r}, not an objective such as 'max:tops'")
+        objectives.append(parse_objective(o).metric)
+    if len(set(objectives)) != len(objectives):
+        raise bad("'objectives' names a metric twice")
+    for c in doc.get("constraints", []):
+        if not isinstance(c, str):
+            raise bad(f"'constraints' holds {c!r}, not a constraint such as 'area_mm2 <= 400'")
+        parse_constraint(c)
+    done, total, feasible = doc.get("done", 0), doc.get("total", 0), doc.get("feasible", 0)
+    if not (_is_count(done) and _is_count(total) and _is_count(feasible)) or not feasible <= done <= total:
+        raise bad("'done', 'total' and 'feasible' must be counts with feasible <= done <= total")
+    if "counts" in doc:
+        counts = doc["counts"]
+        if set(counts) != {"ok", "error", "unsupported"} or not all(_is_count(v) for v in counts.values()):
+            raise bad("'counts' must hold the counts of ok, error and unsupported rows")
+        if sum(counts.values()) != done or feasible > counts["ok"]:
+            raise bad(f"'counts' add up to {sum(counts.values())}, not to 'done' ({done})")
+    for n, fp in enumerate(doc.get("front", [])):
+        what = f"'front'[{n}]"
+        if not isinstance(fp, dict):
+            raise bad(f"{what} must be an object")
+        for key, ok in (("index", _is_count), ("seq_len", _is_count), ("batch", _is_count),
+                        ("workload", lambda v: isinstance(v, str) and bool(v)),
+                        ("accelerator", lambda v: isinstance(v, str) and bool(v)),
+                        ("params_hash", lambda v: isinstance(v, str)),
+                        ("design", lambda v: isinstance(v, dict))):
+            if not ok(fp.get(key)):
+                raise bad(f"{what}.{key} is missing or of the wrong type")
+        values = fp.get("objectives")
+        if (not isinstance(values, dict) or list(values) != list(doc.get("objectives", []))
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                           for v in values.values())):
+            raise bad(f"{what}.objectives must hold a finite number for each of the summary's objectives")
 
 
 def sweep_files(path: Path | str) -> list[Path]:
@@ -537,7 +587,32 @@ def read_rows(path: Path | str) -> Iterator[dict[str, Any]]:
             row = parse_json(text, f"{p}: line {n}")
             if not isinstance(row, dict):
                 raise UsageError(f"{p}: line {n}: a row must be a JSON object")
+            problem = _row_problem(row)
+            if problem:
+                raise UsageError(f"{p}: line {n}: {problem}")
             yield row
+
+
+def _row_problem(row: Mapping[str, Any]) -> str:
+    """What makes ``row`` unusable for the sweep readers ('' when nothing): the fields they
+    key, count and plot on, with their types (a hand-edited row, never a traceback)."""
+    for key in ("workload", "accelerator"):
+        if not isinstance(row.get(key), str) or not row[key]:
+            return f"{key!r} must be a non-empty string"
+    for key in ("seq_len", "batch"):
+        if not _is_count(row.get(key)):
+            return f"{key!r} must be an integer >= 0"
+    if row.get("status") not in ("ok", "error", "unsupported"):
+        return f"status {row.get('status')!r} is not ok, error or unsupported"
+    for key in ("extra", "params"):
+        if not isinstance(row.get(key, {}), dict):
+            return f"{key!r} must be an object"
+    for key in RESULT_METRICS:
+        v = row.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                              or not math.isfinite(v) or v < 0):
+            return f"{key!r} must be a finite number >= 0, got {v!r}"
+    return ""
 
 
 def design_label(row: Mapping[str, Any], axes: Sequence[Mapping[str, Any]]) -> str:
