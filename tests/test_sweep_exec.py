@@ -485,3 +485,27 @@ def test_a_hand_edited_row_is_one_line_for_every_reader(cli, tmp_path: Path, sma
                  ("compare", str(out), str(out))):
         r = cli(*args)
         assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and "line 1" in r.err, (args, r)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="advisory locks are POSIX")
+def test_rows_another_sweep_is_writing_are_left_alone(small, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Two sweeps on one output once interleaved their rows (the file then held more rows
+    than the sweep has points); the second is refused in one line, resume or overwrite."""
+    import fcntl
+
+    from hastily_bench.errors import UsageError
+
+    spec, ev = small
+    out = tmp_path / "s.jsonl"
+    run_sweep(spec, ev, output=out, jobs=1, chunk_size=5)
+    rows = out.read_bytes()
+    fd = os.open(out, os.O_WRONLY | os.O_APPEND)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as a running sweep holds it
+        for kw in ({"resume": True}, {"overwrite": True}):
+            with pytest.raises(UsageError, match="another sweep is writing it"):
+                run_sweep(spec, ev, output=out, jobs=1, **kw)  # type: ignore[arg-type]
+    finally:
+        os.close(fd)
+    assert out.read_bytes() == rows
+    assert run_sweep(spec, ev, output=out, jobs=1, resume=True).done == spec.total

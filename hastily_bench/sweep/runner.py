@@ -311,6 +311,46 @@ def run_sweep(
     host = evaluator.host
     objectives = [parse_objective(o) for o in spec.objectives]
     front = FrontAccumulator(objectives)
+    # rows being written by another sweep are neither resumed nor overwritten
+    lock = _open_locked(output, create=False)
+    try:
+        return _run_locked(spec, evaluator, host, output, summary, front, lock, executor=executor,
+                           jobs=jobs, scheduler=scheduler, resume=resume, overwrite=overwrite,
+                           chunk_size=chunk_size, progress=progress, command=command)
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+def _open_locked(output: Path, *, create: bool) -> int | None:
+    """``output`` opened for appending and locked against other sweeps (None when it does
+    not exist and ``create`` is false). A lock held elsewhere is one line, exit 2."""
+    try:
+        fd = os.open(output, os.O_WRONLY | os.O_APPEND | (os.O_CREAT if create else 0), 0o666)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UsageError(f"{output}: cannot open ({exc.strerror})") from None
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory locks
+        return fd
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise UsageError(f"{output}: another sweep is writing it; wait for it to finish or use "
+                         "another -o") from None
+    except OSError:
+        pass  # a file system without locks: nothing to guard with
+    return fd
+
+
+def _run_locked(spec: SweepSpec, evaluator: Evaluator, host: PluginHost, output: Path, summary: Path,
+                front: FrontAccumulator, lock: int | None, *, executor: str, jobs: int | None,
+                scheduler: str | None, resume: bool, overwrite: bool, chunk_size: int | None,
+                progress: ProgressFn | None, command: Sequence[str] | None) -> SweepOutcome:
+    """:func:`run_sweep` while holding the lock on existing rows (``lock``)."""
     if output.exists() and resume:
         state, previous = _check_resume(output, summary, spec, evaluator, spec.objectives,
                                         spec.constraints)
@@ -331,7 +371,7 @@ def run_sweep(
                        points=spec.total - state.done, chunk_size=chunk_size)
     try:
         return _run_with(ex, spec, evaluator, host, output, summary, state, front, skipped,
-                         chunk_size, command, progress)
+                         chunk_size, command, progress, lock)
     finally:
         with contextlib.suppress(KeyboardInterrupt, SweepInterrupted):  # (idempotent)
             ex.close(cancel=True)
@@ -340,11 +380,26 @@ def run_sweep(
 def _run_with(ex: Executor, spec: SweepSpec, evaluator: Evaluator, host: PluginHost, output: Path,
               summary: Path, state: SweepState, front: FrontAccumulator, skipped: int,
               chunk_size: int | None, command: Sequence[str] | None,
-              progress: ProgressFn | None) -> SweepOutcome:
+              progress: ProgressFn | None, lock: int | None) -> SweepOutcome:
     """:func:`run_sweep` once its executor exists (the caller closes it whatever happens)."""
     meta = api.metadata(host, numerics="off", command=command)
-    if not skipped:
-        output.write_bytes(b"")
+    own = lock is None  # a new output: created (and locked) here
+    fd = _open_locked(output, create=True) if own else lock
+    assert fd is not None
+    try:
+        if not skipped:
+            os.ftruncate(fd, 0)
+        return _write_rows(ex, spec, output, summary, state, front, skipped, chunk_size, progress,
+                           meta, fd)
+    finally:
+        if own:
+            os.close(fd)
+
+
+def _write_rows(ex: Executor, spec: SweepSpec, output: Path, summary: Path, state: SweepState,
+                front: FrontAccumulator, skipped: int, chunk_size: int | None,
+                progress: ProgressFn | None, meta: dict[str, Any], fd: int) -> SweepOutcome:
+    """Run the chunks, appending their rows to ``fd`` in point order."""
     size = chunk_size or default_chunk_size(spec.total - state.done, ex.workers)
     started = time.perf_counter()
 
@@ -387,7 +442,6 @@ def _run_with(ex: Executor, spec: SweepSpec, evaluator: Evaluator, host: PluginH
         old = {s: signal.getsignal(s) for s in handled}
         for s in handled:
             signal.signal(s, on_signal)
-    fd = os.open(output, os.O_WRONLY | os.O_APPEND)
     ready: dict[int, Any] = {}
     inflight: dict[Any, int] = {}
     window = 2 * ex.workers + 2
@@ -436,7 +490,6 @@ def _run_with(ex: Executor, spec: SweepSpec, evaluator: Evaluator, host: PluginH
             failure = (f"{type(exc).__name__}: {exc}".strip().splitlines()[0].rstrip(".")
                        if str(exc) else type(exc).__name__)
     finally:
-        os.close(fd)
         for s, h in old.items():
             signal.signal(s, h)
         with contextlib.suppress(KeyboardInterrupt, SweepInterrupted):  # yet another signal
