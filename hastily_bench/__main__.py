@@ -1,5 +1,5 @@
 """``python -m hastily_bench``: the same as the ``hastily-bench`` command."""
 
-from hastily_bench.cli import main
+from hastily_bench.console import main
 
 main()

@@ -600,6 +600,9 @@ def plot(
     from .sweep.runner import is_sweep_output
 
     if is_sweep_output(results):  # a sweep's .jsonl or .summary.json: its Pareto figure
+        if figure:
+            raise HastilyError(f"--figure chooses among a results file's figures; {results} is a "
+                               "sweep's output, whose one figure is its Pareto front")
         from .plots import draw_sweep, sweep_figure_outputs
         from .sweep.runner import sweep_files
 
@@ -725,6 +728,10 @@ def sweep(
     rows_dest = _dest(output)
     if rows_dest.is_stdout:
         raise HastilyError("sweep -o -: the rows go to a file (a sweep can be resumed from it)")
+    for path in (output, output.with_name(output.stem + ".summary.json")):
+        if path.exists() and not path.is_file():
+            raise HastilyError(f"-o {path}: not a regular file (a sweep's rows and summary are "
+                               "files it can lock, resume and replace)")
     summary_dest = hio.output(
         output.with_name(output.stem + ".summary.json"), option="-o (summary)")
     plot_dir = hio.output_dir(plot_, option="--plot") if plot_ is not None else None
@@ -792,7 +799,7 @@ def sweep(
         err.print("no Pareto figure: no design met the constraints")
     if outcome.status == "interrupted":
         err.print(f"hastily-bench: interrupted after {outcome.done:,} of {outcome.total:,} points; "
-                  "run the same command with --resume to continue")
+                  "run the same command with --resume to continue", soft_wrap=True)
         raise typer.Exit(EXIT_INTERRUPTED)
     if c["error"]:
         raise typer.Exit(EXIT_RESULT_ERRORS)

@@ -47,6 +47,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .errors import UsageError, suggest
@@ -593,7 +594,8 @@ def render_compare_table(
 ) -> None:
     """Print the comparison as rich tables: changed metrics, then what was not compared."""
     console.print(
-        f"[bold]compare[/bold] base {report.base_label} -> head {report.head_label}", soft_wrap=True
+        f"[bold]compare[/bold] base {escape(report.base_label)} -> head {escape(report.head_label)}",
+        soft_wrap=True
     )
     rows = _changed_rows(report, changed=True)
     if show_unchanged:
@@ -616,17 +618,17 @@ def render_compare_table(
         for p, metric, b, h, change, thr, verdict in rows:
             style = {REGRESSED: "red", IMPROVED: "green"}.get(verdict)
             shown = f"[{style}]{verdict}[/{style}]" if style else verdict
-            table.add_row(*_point_label(p.key), metric, b, h, change, thr, shown)
+            table.add_row(*map(escape, _point_label(p.key)), metric, b, h, change, thr, shown)
         console.print(table)
     else:
         console.print("no metric changed beyond its threshold")
     for p in report.points:
         if not p.comparable:
-            w, a, pt = _point_label(p.key)
-            console.print(f"not comparable: {w} {a} {pt}: {p.reason}", soft_wrap=True)
+            w, a, pt = map(escape, _point_label(p.key))
+            console.print(f"not comparable: {w} {a} {pt}: {escape(p.reason)}", soft_wrap=True)
     for label, keys in (("added", report.added), ("removed", report.removed)):
         for k in keys:
-            console.print(f"{label}: {' '.join(_point_label(k))}", soft_wrap=True)
+            console.print(f"{label}: {escape(' '.join(_point_label(k)))}", soft_wrap=True)
     console.print(f"{report.summary()}; verdict: {report.verdict}", soft_wrap=True)
 
 

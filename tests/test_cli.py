@@ -228,3 +228,24 @@ def test_save_directory_is_checked_before_anything_is_written(cli, tmp_path: Pat
 def test_gpu_energy_without_idle_power_is_noted(cli) -> None:
     r = cli("run", "bert-base", "-l", "512", *FAST)
     assert "a40-hf-bnb: energy excludes idle power" in r.out
+
+
+def test_ctrl_c_while_the_command_imports_is_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C in the first fraction of a second (the imports) gives exit 130 and one line,
+    not an import traceback."""
+    import sys
+
+    from hastily_bench import console
+
+    class Interrupting:
+        def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+            if name == "hastily_bench.cli":
+                raise KeyboardInterrupt
+
+    monkeypatch.delitem(sys.modules, "hastily_bench.cli", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Interrupting(), *sys.meta_path])
+    with pytest.raises(SystemExit) as info:
+        console.main()
+    assert info.value.code == 130
+    assert capsys.readouterr().err == "hastily-bench: interrupted\n"

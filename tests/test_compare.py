@@ -388,6 +388,19 @@ def test_rich_table(mixed_report: CompareReport) -> None:
     assert "same" not in text.split("added:")[0]
 
 
+def test_rich_table_prints_names_as_text_not_markup() -> None:
+    """A hand-edited file's accelerator name '[red]ev[/red]il' is shown as written."""
+    name = "[red]ev[/red]il"
+    report = compare_documents(doc(result(name)), doc(result(name, latency_s=2.0)), {})
+    console = Console(record=True, width=200, file=open("/dev/null", "w"))  # noqa: SIM115
+    try:
+        render_compare_table(report, console, show_unchanged=True)
+        text = console.export_text()
+    finally:
+        console.file.close()
+    assert name in text
+
+
 # -- the command ------------------------------------------------------------------------
 
 

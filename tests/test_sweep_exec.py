@@ -297,7 +297,7 @@ def test_cli_sweep_table_plot_and_errors(cli, tmp_path: Path) -> None:  # type: 
     for args in (("-g", f"hastily.{LANES}=8:64:x1"), ("-g", "hastily.nope=1,2"), ("-c", "area <> 3"),
                  ("--objective", "max:bogus"), ("--executor", "ray"), ("--scheduler", "tcp://x:1"),
                  ("--jobs", "100000"), ("--executor", "dask", "--jobs", "100000"),
-                 ("--executor", "dask", "--scheduler", "garbage"),
+                 ("--executor", "dask", "--scheduler", "garbage"), ("-g", "hastily.lut_exp=0:1:2"),
                  ("--executor", "dask", "--scheduler", "tcp://[::1")):
         bad = tmp_path / "bad.jsonl"
         r = cli("sweep", "bert-tiny", "-a", "hastily", *args, "-o", str(bad))
@@ -509,3 +509,20 @@ def test_rows_another_sweep_is_writing_are_left_alone(small, tmp_path: Path) -> 
         os.close(fd)
     assert out.read_bytes() == rows
     assert run_sweep(spec, ev, output=out, jobs=1, resume=True).done == spec.total
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_sweep_outputs_must_be_regular_files_and_plot_figures_are_fixed(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A FIFO as the rows or summary once hung the sweep; --figure on a sweep was ignored."""
+    args = ("sweep", "bert-tiny", "-a", "hastily", "-l", "128", "-g", f"hastily.{LANES}=8,16", "--top", "0")
+    fifo = tmp_path / "f.jsonl"
+    os.mkfifo(fifo)
+    r = cli(*args, "-o", str(fifo), "--overwrite")
+    assert r.code == 2 and "not a regular file" in r.err, r
+    os.mkfifo(tmp_path / "g.summary.json")
+    r = cli(*args, "-o", str(tmp_path / "g.jsonl"), "--resume")
+    assert r.code == 2 and "not a regular file" in r.err and not (tmp_path / "g.jsonl").exists(), r
+    assert cli(*args, "-j", "1", "-o", str(tmp_path / "s.jsonl")).code == 0
+    r = cli("plot", str(tmp_path / "s.jsonl"), "--figure", "speedup", "-o", str(tmp_path / "fig"))
+    assert r.code == 2 and "Pareto front" in r.err and not (tmp_path / "fig").exists(), r
+

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..report import fmt_num
@@ -32,7 +33,8 @@ def render_front(summary: Mapping[str, Any], console: Console, *, top: int = 15)
         groups.setdefault((p["workload"], p["seq_len"], p["batch"]), []).append(p)
     first = objectives[0]
     sign = -1.0 if first.startswith("max:") else 1.0
-    for (w, s, b), points in groups.items():
+    for (name, s, b), points in groups.items():
+        w = escape(name)  # names are text, never rich markup
         if top == 0:
             console.print(f"Pareto front · {w} · l={s} · b={b}: {len(points)} points")
             continue
@@ -47,7 +49,7 @@ def render_front(summary: Mapping[str, Any], console: Console, *, top: int = 15)
             table.add_column(o, justify="right")
         ranked = sorted(points, key=lambda p: (sign * p["objectives"][first], p["index"]))
         for p in ranked[:top]:
-            table.add_row(str(p["index"]), p["accelerator"],
+            table.add_row(str(p["index"]), escape(p["accelerator"]),
                           *(_fmt(p["design"].get(label, "")) for label in labels),
                           *(fmt_num(p["objectives"][o], 4) for o in objectives))
         console.print(table)

@@ -118,6 +118,8 @@ def prepare(
             raise UsageError(f"--grid {accel}.{param}: accelerator {accel!r} is not part of this "
                              f"sweep ({', '.join(accels)}); add it with -a {accel}")
         p = host.accelerator(accel).spec.params[param]  # unknown: suggestion
+        if isinstance(p.value, bool) and ":" in item.partition("=")[2]:
+            raise UsageError(f"--grid {accel}.{param}: a boolean takes a list (true,false), not a range")
         if param in overrides.get(accel, {}):
             raise UsageError(f"{accel}.{param} is both set (--set) and swept (--grid)")
         if any(a.accelerator == accel and a.param == param for a in axes):
@@ -498,7 +500,8 @@ def _write_rows(ex: Executor, spec: SweepSpec, output: Path, summary: Path, stat
             # Ctrl-C or SIGTERM sent to the whole process group also ends the workers: the
             # pool breaking then is the interruption, not a fault of its own
             failure = ""
-        status = "interrupted" if signals[0] or state.done < spec.total else "complete"
+        # every point written is complete, whatever signal came after the last chunk
+        status = "complete" if state.done == spec.total else "interrupted"
         doc = summary_doc(status)
         if failure:
             doc["failure"] = failure
