@@ -209,3 +209,13 @@ def worker_signals() -> None:
     SIGTERM, and a worker that caught it would block forever sending its result)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def ignore_sigint() -> None:
+    """Run on a local Dask cluster's workers and nannies: Ctrl-C reaches the whole process
+    group, and only the command handles it (each worker would print its own traceback)."""
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+

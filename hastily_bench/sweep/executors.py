@@ -8,17 +8,19 @@ they finish in, so the output does not depend on the executor.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import math
 import multiprocessing
 import os
+import signal
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from ..errors import UsageError
 from ..host import IN_PROCESS
-from .engine import ChunkResult, Evaluator, adopt, evaluate_chunk, worker_signals
+from .engine import ChunkResult, Evaluator, adopt, evaluate_chunk, ignore_sigint, worker_signals
 from .grid import SweepSpec
 
 EXECUTORS = ("local", "dask")
@@ -173,17 +175,29 @@ class DaskExecutor:
             raise UsageError("--executor dask needs dask.distributed: "
                              "pip install 'hastily-bench[dask]'") from None
         self._cluster: Any = None
+        self._client: Any = None
+        self._closed = False
+        try:
+            with _sigint_deferred():  # a Ctrl-C meanwhile stops the sweep once this is done
+                self._connect(spec, jobs, scheduler, Client, LocalCluster)
+        except BaseException:
+            self.close(cancel=True)
+            raise
+
+    def _connect(self, spec: SweepSpec, jobs: int, scheduler: str | None, client: Any,
+                 local_cluster: Any) -> None:
         try:
             if scheduler:
-                self._client = Client(scheduler, timeout="10s")
+                self._client = client(scheduler, timeout="10s")
             else:
-                self._cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                             dashboard_address=":0", silence_logs=40)
-                self._client = Client(self._cluster)
+                self._cluster = local_cluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                              dashboard_address=":0", silence_logs=40)
+                self._client = client(self._cluster)
+                # our own processes: Ctrl-C is the command's (a remote cluster is left alone)
+                self._client.run(ignore_sigint)
+                self._client.run(ignore_sigint, nanny=True)
         except (OSError, TimeoutError, ValueError, TypeError) as exc:  # unreachable, or not an address
             text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            if self._cluster is not None:
-                self._cluster.close()
             raise UsageError(f"--scheduler {scheduler}: cannot connect ({text})") from None
         info = self._client.scheduler_info()
         self.workers = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
@@ -212,9 +226,37 @@ class DaskExecutor:
         return None  # the scheduler reschedules a lost worker's tasks
 
     def close(self, *, cancel: bool) -> None:
-        self._client.close()
-        if self._cluster is not None:
-            self._cluster.close()
+        # once, shielded from a Ctrl-C that would leave the cluster half closed, and bounded
+        # (a local cluster's workers may already be gone)
+        if self._closed:
+            return
+        self._closed = True
+        with _sigint_deferred():
+            if self._client is not None:
+                with contextlib.suppress(Exception):
+                    self._client.close(timeout=10)
+            if self._cluster is not None:
+                with contextlib.suppress(Exception):
+                    self._cluster.close(timeout=10)
+
+
+@contextlib.contextmanager
+def _sigint_deferred() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT blocked) until the block ends, then deliver it.
+
+    Processes started meanwhile inherit the blocked signal, so a Ctrl-C to the process
+    group later reaches only this process, which stops the sweep itself (Dask's workers
+    would otherwise each print their own traceback); what the block protects (starting
+    or closing a cluster) is never left half done.
+    """
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield  # pragma: no cover - Windows, or a worker thread of a library user
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _refuse_in_process_accelerators(evaluator: Evaluator | None, workers: str) -> None:
