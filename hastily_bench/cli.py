@@ -795,8 +795,8 @@ def sweep(
 
         for path in draw_sweep(outcome.summary, plot_):
             err.print(f"wrote {path}")
-    elif plot_ is not None:
-        err.print("no Pareto figure: no design met the constraints")
+    elif plot_ is not None and outcome.status == "complete":
+        err.print("no Pareto figure: the front is empty (no ok point met the constraints)")
     if outcome.status == "interrupted":
         err.print(f"hastily-bench: interrupted after {outcome.done:,} of {outcome.total:,} points; "
                   "run the same command with --resume to continue", soft_wrap=True)

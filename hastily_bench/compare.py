@@ -618,7 +618,8 @@ def render_compare_table(
         for p, metric, b, h, change, thr, verdict in rows:
             style = {REGRESSED: "red", IMPROVED: "green"}.get(verdict)
             shown = f"[{style}]{verdict}[/{style}]" if style else verdict
-            table.add_row(*map(escape, _point_label(p.key)), metric, b, h, change, thr, shown)
+            # every cell is text (names and a plugin's error come from files), but the verdict
+            table.add_row(*map(escape, (*_point_label(p.key), metric, b, h, change, thr)), shown)
         console.print(table)
     else:
         console.print("no metric changed beyond its threshold")

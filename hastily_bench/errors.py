@@ -58,4 +58,3 @@ def exception_text(exc: BaseException) -> str:
         return str(exc)
     except Exception:  # noqa: BLE001 - the plugin's own fault, reported as such
         return f"<{type(exc).__name__} whose str() fails>"
-

@@ -419,7 +419,8 @@ def _handler_raising_exit(signum: int, frame: object) -> None:
 
 @contextlib.contextmanager
 def terminate_as_exit() -> Iterator[None]:
-    """While active, SIGTERM raises ``SystemExit(143)`` so ``finally`` blocks clean up.
+    """While active, SIGTERM raises :class:`~hastily_bench.errors.Terminated` (a
+    ``SystemExit(143)``) so ``finally`` blocks clean up.
 
     Python turns SIGINT into :class:`KeyboardInterrupt` already; SIGTERM's default action
     kills the process without unwinding. Only the main thread can install handlers, and a

@@ -366,6 +366,10 @@ _MEMO_AXES = {
     "input_bits": ["4", "8"],
     "layernorm_vfu_ops": ["4", "9"],
     "capacity": ["stream", "scale"],
+    # the matrix schedule stores scores in the global buffer: its size and energy enter the
+    # attention products' energies (memoised per chip with these in the key)
+    "global_buffer_bytes": ["67108864", "1048576"],
+    "global_buffer_energy_j_per_byte": ["0.54e-12", "2e-12"],
 }
 
 
@@ -394,6 +398,22 @@ def test_memoised_estimates_equal_fresh_ones(host) -> None:  # type: ignore[no-u
         fresh.append(one(*pt))
     assert warm == fresh
     assert len({json.dumps(r, sort_keys=True) for r in warm}) > 40  # the points differ
+    # the stored scores of the matrix schedule: points that differ in the global buffer only
+    g = build_graph(host.workload("bert-base"), 1024)
+    pairs = [{"schedule": "matrix", "global_buffer_bytes": b, "global_buffer_energy_j_per_byte": e}
+             for b in ("67108864", "8388608") for e in ("0.54e-12", "5e-12")]
+
+    def at_1024(o: dict[str, str]) -> dict[str, object]:
+        reg, p = configured_accelerator(host, "hastily", {"hastily": o})
+        return estimate_point(reg, p, g).to_dict()
+
+    cim.clear_caches()
+    warm = [at_1024(o) for o in pairs]
+    fresh = []
+    for o in pairs:
+        cim.clear_caches()
+        fresh.append(at_1024(o))
+    assert warm == fresh and len({r["energy_j"] for r in warm}) == len(pairs)  # type: ignore[misc]
 
 
 def test_chips_are_shared_between_points_that_agree_on_the_chip(host) -> None:  # type: ignore[no-untyped-def]

@@ -241,8 +241,8 @@ _scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=8
        error=st.one_of(st.none(), st.text(max_size=10)), hashes=st.booleans())
 def test_json_line_equals_the_standard_encoder(extra, notes, value, name, error,  # type: ignore[no-untyped-def]
                                                hashes) -> None:
-    """Any values a Result can hold, odd strings, non-finite numbers and subclasses included:
-    the fast writer's text is the standard encoder's (or it defers to it)."""
+    """Any values at all, non-finite numbers and subclasses included: the text is the
+    standard encoder's (the writer defers to it for what it does not write itself)."""
 
     class Sub(float):
         pass
@@ -260,6 +260,29 @@ def test_json_line_equals_the_standard_encoder(extra, notes, value, name, error,
     assert r.json_line() == expect
     params_json = _encode(dict(r.params))
     assert r.json_line(params_json) == expect
+
+
+_finite = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63), st.text(max_size=8),
+                    st.floats(allow_nan=False, allow_infinity=False))
+
+
+@settings(max_examples=300, deadline=None)
+@given(extra=st.dictionaries(st.text(max_size=6), _finite, max_size=5),
+       notes=st.lists(st.text(max_size=12), max_size=3), value=st.floats(allow_nan=False, allow_infinity=False),
+       name=st.text(min_size=1, max_size=8), error=st.one_of(st.none(), st.text(max_size=10)))
+def test_json_line_writes_plain_values_itself(extra, notes, value, name, error) -> None:  # type: ignore[no-untyped-def]
+    """Plain values (what results hold) never fall back to the standard encoder, and the
+    fast writer's text is the standard encoder's."""
+    from hastily_bench.results import _json_line
+
+    r = Result(workload=name, accelerator=name, plugin="p\u00e9", seq_len=3, batch=1, status="ok",
+               ops=2**40, latency_s=value, energy_j=0.5, tops=value, arithmetic=name,
+               breakdown=(OpCost(name, value, -0.0, "matmul"), OpCost("x", 0.0, value, "vector")),
+               params={"k": value, name: True}, params_hash=name, extra=extra, notes=tuple(notes),
+               error=error, shape_hash="s", ops_hash="o")
+    expect = _encode(r.to_dict())
+    assert _json_line(r, None) == expect
+    assert _json_line(r, _encode(dict(r.params))) == expect
 
 
 def test_summary_front_and_constraints(tmp_path: Path, host) -> None:  # type: ignore[no-untyped-def]
@@ -384,4 +407,15 @@ def test_objectives_and_metrics_are_checked_before_any_work(host) -> None:  # ty
     spec, _ = prepare(host, workloads=["bert-base"], accelerators=["hastily"], sets=sets,
                       grid=["hastily.chip_tiles=1"], objectives=["max:tops"])
     assert spec.objectives == ("max:tops",)  # result metrics need no probe
+
+
+def test_metric_probes_try_every_length(host) -> None:  # type: ignore[no-untyped-def]
+    """The probes for metric names visit each workload, length and batch in turn: a first
+    length where no design fits does not make a valid metric uncheckable."""
+    sets = ["hastily.capacity=unsupported"]
+    grid = ["hastily.chip_tiles=1,2"]
+    for lens in ([128, 32768], [32768, 128]):
+        spec, _ = prepare(host, workloads=["bert-tiny"], accelerators=["hastily"], seq_lens=lens,
+                          sets=sets, grid=grid, objectives=["min:t_mvm_s", "max:tops"])
+        assert spec.objectives == ("min:t_mvm_s", "max:tops")
 

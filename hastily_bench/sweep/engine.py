@@ -9,8 +9,11 @@ merges small fronts.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import os
 import signal
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -202,13 +205,28 @@ def evaluate_chunk(spec: SweepSpec, start: int, stop: int) -> ChunkResult:
     return ev.run_chunk(start, stop)
 
 
+#: File descriptors of the parent that a forked worker closes at once (the lock on the rows
+#: file: a worker outliving a killed parent must not keep it).
+PARENT_ONLY_FDS: set[int] = set()
+
+
 def worker_signals() -> None:
     """Pool initializer: Ctrl-C reaches the whole process group; only the parent handles it.
     SIGTERM gets its default action back (a worker forked from the command inherits its
     handler, which raises SystemExit: a pool whose worker died terminates the others with
-    SIGTERM, and a worker that caught it would block forever sending its result)."""
+    SIGTERM, and a worker that caught it would block forever sending its result). On Linux
+    the worker dies with its parent (a parent killed outright, by the OOM killer say, would
+    otherwise leave it waiting for work forever)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for fd in PARENT_ONLY_FDS:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    if sys.platform == "linux":
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def ignore_sigint() -> None:
@@ -218,4 +236,3 @@ def ignore_sigint() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-

@@ -121,11 +121,15 @@ class LocalExecutor:
     def _processes(self) -> list[Any]:
         return list((getattr(self._pool, "_processes", None) or {}).values())
 
-    def _close_result_writer(self) -> None:
+    def _close_result_writer(self, *, force: bool = False) -> None:
         """Once every worker exists, drop this process's end of the pipe the workers send
         results on: a worker killed halfway through sending a chunk (SIGTERM to the process
-        group) then ends the pool's read with end-of-file instead of blocking it forever."""
-        if self._writer_closed or len(self._processes()) < self.workers:
+        group) then ends the pool's read with end-of-file instead of blocking it forever.
+
+        (``ProcessPoolExecutor``'s ``_processes`` and ``_result_queue._writer`` are private,
+        read as CPython 3.11 and 3.12 define them; where they are missing nothing is closed
+        and a dead worker is still noticed by :meth:`lost`.)"""
+        if self._writer_closed or (not force and len(self._processes()) < self.workers):
             return
         queue = getattr(self._pool, "_result_queue", None)
         writer = getattr(queue, "_writer", None)
@@ -152,8 +156,10 @@ class LocalExecutor:
 
     def close(self, *, cancel: bool) -> None:
         if self.lost():
-            # the pool may be stuck reading a dead worker's torn result: end every worker,
-            # so that read ends (the pool then shuts down as broken)
+            # the pool may be stuck reading a dead worker's torn result: drop this process's
+            # end of the pipe (no worker starts after a death) and end every worker, so that
+            # read ends (the pool then shuts down as broken)
+            self._close_result_writer(force=True)
             for p in self._processes():
                 if p.exitcode is None:
                     p.kill()
@@ -193,9 +199,9 @@ class DaskExecutor:
                 self._cluster = local_cluster(n_workers=jobs, threads_per_worker=1, processes=True,
                                               dashboard_address=":0", silence_logs=40)
                 self._client = client(self._cluster)
-                # our own processes: Ctrl-C is the command's (a remote cluster is left alone)
+                # the workers are our processes: Ctrl-C is the command's to handle (a remote
+                # cluster is left alone; the nannies run in this process)
                 self._client.run(ignore_sigint)
-                self._client.run(ignore_sigint, nanny=True)
         except (OSError, TimeoutError, ValueError, TypeError) as exc:  # unreachable, or not an address
             text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise UsageError(f"--scheduler {scheduler}: cannot connect ({text})") from None
@@ -242,21 +248,21 @@ class DaskExecutor:
 
 @contextlib.contextmanager
 def _sigint_deferred() -> Iterator[None]:
-    """Hold back Ctrl-C (SIGINT blocked) until the block ends, then deliver it.
-
-    Processes started meanwhile inherit the blocked signal, so a Ctrl-C to the process
-    group later reaches only this process, which stops the sweep itself (Dask's workers
-    would otherwise each print their own traceback); what the block protects (starting
-    or closing a cluster) is never left half done.
-    """
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
-        yield  # pragma: no cover - Windows, or a worker thread of a library user
+    """Hold back Ctrl-C until the block ends, then raise it: what the block does (starting
+    or closing a cluster) is never left half done. A SIGINT meanwhile is only recorded
+    (a handler, which catches it whichever thread the kernel picks); the main thread only,
+    where handlers can be set."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # a library user's worker thread: nothing to hold back
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def _refuse_in_process_accelerators(evaluator: Evaluator | None, workers: str) -> None:

@@ -44,13 +44,13 @@ def render_front(summary: Mapping[str, Any], console: Console, *, top: int = 15)
         table.add_column("point", justify="right")
         table.add_column("accelerator")
         for label in labels:
-            table.add_column(label.split(".", 1)[1] if "." in label else label, justify="right")
+            table.add_column(escape(label.split(".", 1)[1] if "." in label else label), justify="right")
         for o in objectives:
             table.add_column(o, justify="right")
         ranked = sorted(points, key=lambda p: (sign * p["objectives"][first], p["index"]))
         for p in ranked[:top]:
             table.add_row(str(p["index"]), escape(p["accelerator"]),
-                          *(_fmt(p["design"].get(label, "")) for label in labels),
+                          *(escape(_fmt(p["design"].get(label, ""))) for label in labels),
                           *(fmt_num(p["objectives"][o], 4) for o in objectives))
         console.print(table)
         if len(ranked) > top:

@@ -16,6 +16,7 @@ import json
 import math
 import os
 import signal
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -32,7 +33,7 @@ from ..io import parse_json
 from ..params import load_json
 from ..results import Result, RunDocument, check_output_path, write_atomic
 from ..workload import Workload
-from .engine import Evaluator
+from .engine import PARENT_ONLY_FDS, Evaluator
 from .executors import Executor, default_chunk_size, make_executor
 from .grid import MAX_POINTS, Axis, SweepSpec, make_axis, parse_axis_text
 from .pareto import (
@@ -83,7 +84,7 @@ def prepare(
     constraints: Sequence[str] = (),
     objectives: Sequence[str] = (),
 ) -> tuple[SweepSpec, Evaluator]:
-    """Check every input and build the spec; nothing runs but one probe point per accelerator.
+    """Check every input and build the spec; nothing runs but a few probe points per accelerator.
 
     Raises :class:`UsageError` naming the first mistake.
     """
@@ -137,14 +138,18 @@ def prepare(
                      strict_plugins=host.strict)
     if spec.total > MAX_POINTS:
         raise UsageError(f"the sweep has {spec.total:,} points, more than {MAX_POINTS:,}")
-    # probe: a design of every accelerator that gives a result (the first of up to
-    # PROBES spread over its designs), to check metric names before any output
+    # probe: a point of every accelerator that gives a result (the first of up to PROBES,
+    # each workload, length and batch in turn, designs spread), to check metric names
+    # before any output
     ev = Evaluator(spec, host)
     probes = []
     names = [c.metric for c in cons] + [o.metric for o in objs]
+    groups = spec.total // spec.group_size
     offset = 0
     for a, size in zip(accels, spec._sizes, strict=True):
-        tried = sorted({offset + k * size // min(PROBES, size) for k in range(min(PROBES, size))})
+        per = min(size, -(-PROBES // groups))  # designs per group
+        designs = [k * size // per for k in range(per)]
+        tried = [g * spec.group_size + offset + j for j in designs for g in range(groups)][:PROBES]
         first = None
         for index in tried:
             r = ev.point(index)
@@ -321,18 +326,29 @@ def run_sweep(
                            chunk_size=chunk_size, progress=progress, command=command)
     finally:
         if lock is not None:
+            PARENT_ONLY_FDS.discard(lock)
             os.close(lock)
 
 
 def _open_locked(output: Path, *, create: bool) -> int | None:
     """``output`` opened for appending and locked against other sweeps (None when it does
-    not exist and ``create`` is false). A lock held elsewhere is one line, exit 2."""
+    not exist and ``create`` is false; ``create`` makes a new file, refusing one that
+    appeared since the checks). A lock held elsewhere is one line, exit 2. Forked workers
+    close their copy of it (:data:`PARENT_ONLY_FDS`)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | (os.O_CREAT | os.O_EXCL if create else 0)
     try:
-        fd = os.open(output, os.O_WRONLY | os.O_APPEND | (os.O_CREAT if create else 0), 0o666)
+        fd = os.open(output, flags, 0o666)
     except FileNotFoundError:
         return None
+    except FileExistsError:
+        raise UsageError(f"{output}: appeared while this sweep started (another sweep?); "
+                         "use --resume or --overwrite") from None
     except OSError as exc:
         raise UsageError(f"{output}: cannot open ({exc.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UsageError(f"{output}: not a regular file")
+    PARENT_ONLY_FDS.add(fd)
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows: no advisory locks
@@ -340,6 +356,7 @@ def _open_locked(output: Path, *, create: bool) -> int | None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        PARENT_ONLY_FDS.discard(fd)
         os.close(fd)
         raise UsageError(f"{output}: another sweep is writing it; wait for it to finish or use "
                          "another -o") from None
@@ -395,6 +412,7 @@ def _run_with(ex: Executor, spec: SweepSpec, evaluator: Evaluator, host: PluginH
                            meta, fd)
     finally:
         if own:
+            PARENT_ONLY_FDS.discard(fd)
             os.close(fd)
 
 
@@ -531,6 +549,11 @@ def load_summary(path: Path | str) -> dict[str, Any]:
     return doc
 
 
+def _is_file_name(name: object) -> bool:
+    """A bare file name (what a summary's ``rows`` holds): no directory part."""
+    return isinstance(name, str) and name not in ("", ".", "..") and Path(name).name == name
+
+
 def _is_count(v: object) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
@@ -552,8 +575,9 @@ def check_summary(doc: dict[str, Any], where: str) -> None:
     grid = spec.get("grid", [])
     if not isinstance(grid, list) or not all(isinstance(a, dict) for a in grid):
         raise bad("'spec.grid' must be an array of objects")
-    rows = doc.get("rows", "")
-    if not isinstance(rows, str) or not rows or "/" in rows or "\\" in rows or rows in (".", ".."):
+    if not all(isinstance(a.get("accelerator"), str) and isinstance(a.get("param"), str) for a in grid):
+        raise bad("each 'spec.grid' entry must name its 'accelerator' and 'param'")
+    if not _is_file_name(doc.get("rows")):
         raise bad("'rows' must name the rows file beside the summary")
     objectives = []
     for o in doc.get("objectives", []):
@@ -573,8 +597,10 @@ def check_summary(doc: dict[str, Any], where: str) -> None:
         counts = doc["counts"]
         if set(counts) != {"ok", "error", "unsupported"} or not all(_is_count(v) for v in counts.values()):
             raise bad("'counts' must hold the counts of ok, error and unsupported rows")
-        if sum(counts.values()) != done or feasible > counts["ok"]:
+        if sum(counts.values()) != done:
             raise bad(f"'counts' add up to {sum(counts.values())}, not to 'done' ({done})")
+        if feasible > counts["ok"]:
+            raise bad(f"'feasible' ({feasible}) is more than the ok rows ({counts['ok']})")
     for n, fp in enumerate(doc.get("front", [])):
         what = f"'front'[{n}]"
         if not isinstance(fp, dict):
@@ -603,8 +629,9 @@ def sweep_files(path: Path | str) -> list[Path]:
         stem = p.name[: -len(".summary.json")]
         rows = [p.with_name(stem + ".jsonl")]
         with contextlib.suppress(HastilyError, OSError):
-            name = load_json(p).get("rows")
-            if isinstance(name, str) and name and "/" not in name and name not in (".", ".."):
+            doc = load_json(p)
+            name = doc.get("rows") if isinstance(doc, dict) else None
+            if isinstance(name, str) and _is_file_name(name):
                 rows.append(p.with_name(name))
         return [p, *rows]
     return [p]
@@ -663,6 +690,8 @@ def _row_problem(row: Mapping[str, Any]) -> str:
     for key in ("extra", "params"):
         if not isinstance(row.get(key, {}), dict):
             return f"{key!r} must be an object"
+    if not isinstance(row.get("params_hash"), str):
+        return "'params_hash' must be a string"
     for key in RESULT_METRICS:
         v = row.get(key)
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
