@@ -243,3 +243,48 @@ def test_renaming_ops_changes_no_number(host) -> None:
         a, b = estimate_point(reg, params, g), estimate_point(reg, params, renamed)
         assert a.ok and b.ok
         assert (a.latency_s, a.energy_j, a.memory_bytes) == (b.latency_s, b.energy_j, b.memory_bytes), name
+
+
+# -- every preset parameter at its bounds: a result, a clean refusal, or unsupported --------
+
+
+def _bound_values(p: Param) -> list[int | float]:
+    """The parameter's own limits, or (where it has none) zero, a negative value and a huge one."""
+    v = p.value
+    out: list[float] = [b for b in (p.minimum, p.maximum) if b is not None]
+    if p.minimum is None:
+        out += [0, -1]
+    if p.maximum is None:
+        out.append(1e30)
+    if isinstance(v, int):
+        return sorted({int(min(max(x, -(2**62)), 2**62)) for x in out})
+    return sorted({float(x) for x in out})
+
+
+def test_every_preset_parameter_at_its_bounds_gives_no_error_row(host) -> None:  # type: ignore[no-untyped-def]
+    """A value the parameter accepts must never make the model fail (an ``error`` row): a
+    paper area of 0 once divided by zero, a GPU memory of 1e30 GiB overflowed the row's
+    integer. Values the parameter or check_params refuse are the user's one-line error."""
+    from hastily_bench.errors import UsageError
+
+    g = build_graph(host.workload("bert-base"), 512, 1)
+    checked = 0
+    failures = []
+    for reg in host.accelerators():
+        base = reg.spec.params
+        for p in base.values():
+            if isinstance(p.value, bool) or not isinstance(p.value, (int, float)):
+                continue
+            for x in _bound_values(p):
+                try:
+                    q = base.override(p.name, x)
+                    if reg.spec.check_params is not None:
+                        reg.spec.check_params(q)
+                except UsageError:
+                    continue
+                checked += 1
+                r = estimate_point(reg, q, g)
+                if r.status == "error":
+                    failures.append(f"{reg.spec.name} {p.name}={x!r}: {r.error}")
+    assert checked > 500
+    assert not failures, "\n".join(failures[:10])
