@@ -138,38 +138,9 @@ class Result:
         """Read one result, refusing values that would make comparisons meaningless."""
         if not isinstance(d, Mapping):
             raise TypeError(f"a result must be an object, got {type(d).__name__}")
-        where = f"result {d.get('workload')!r}/{d.get('accelerator')!r}"
-        for key in ("workload", "accelerator"):
-            name = d.get(key)
-            if not isinstance(name, str):
-                raise TypeError(f"{where}: {key!r} must be a string")
-            # a name ends up in tables, Markdown bullets and headings: a hand-edited file
-            # must not inject lines or cells there
-            if not name or not name.isprintable() or "|" in name or "`" in name:
-                raise TypeError(f"{where}: {key!r} must be a non-empty name of printable "
-                                f"characters without '|' or '`', got {name!r}")
-        for key in ("seq_len", "batch", "ops"):
-            v = d.get(key)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise TypeError(f"{where}: {key!r} must be a non-negative integer, got {v!r}")
-        if d.get("status") not in STATUSES:
-            raise TypeError(f"{where}: status {d.get('status')!r} is not one of {', '.join(STATUSES)}")
-        for key in _METRICS:
-            v = d.get(key)
-            if v is None:
-                if d["status"] == "ok" and key in _REQUIRED_WHEN_OK:
-                    raise TypeError(f"{where}: {key!r} is missing although status is ok")
-                continue
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
-                raise TypeError(f"{where}: {key!r} must be a finite number >= 0, got {v!r}")
-        if d["status"] == "ok" and d.get("latency_s") == 0:
-            raise TypeError(f"{where}: 'latency_s' must be > 0 when status is ok")
-        for key in ("error", "params_hash", "arithmetic", "plugin", "shape_hash", "ops_hash"):
-            if d.get(key) is not None and not isinstance(d.get(key), str):
-                raise TypeError(f"{where}: {key!r} must be a string, got {d.get(key)!r}")
-        for key in ("params", "extra"):
-            if not isinstance(d.get(key, {}), Mapping):
-                raise TypeError(f"{where}: {key!r} must be an object, got {d.get(key)!r}")
+        problem = result_problem(d)
+        if problem:
+            raise TypeError(f"result {d.get('workload')!r}/{d.get('accelerator')!r}: {problem}")
         return cls(
             workload=d["workload"],
             accelerator=d["accelerator"],
@@ -279,6 +250,43 @@ def _json_line(r: Result, params_json: str | None) -> str:
 
 def _raise_unusual() -> str:
     raise _Unusual
+
+
+def result_problem(d: Mapping[str, Any]) -> str:
+    """What makes the result object ``d`` unusable ('' when nothing): the checks of
+    :meth:`Result.from_dict`, for readers that keep the dict (a sweep's rows)."""
+    for key in ("workload", "accelerator"):
+        name = d.get(key)
+        if not isinstance(name, str):
+            return f"{key!r} must be a string"
+        # a name ends up in tables, Markdown bullets and headings: a hand-edited file
+        # must not inject lines or cells there
+        if not name or not name.isprintable() or "|" in name or "`" in name:
+            return (f"{key!r} must be a non-empty name of printable characters without "
+                    f"'|' or '`', got {name!r}")
+    for key in ("seq_len", "batch", "ops"):
+        v = d.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            return f"{key!r} must be a non-negative integer, got {v!r}"
+    if d.get("status") not in STATUSES:
+        return f"status {d.get('status')!r} is not one of {', '.join(STATUSES)}"
+    for key in _METRICS:
+        v = d.get(key)
+        if v is None:
+            if d["status"] == "ok" and key in _REQUIRED_WHEN_OK:
+                return f"{key!r} is missing although status is ok"
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            return f"{key!r} must be a finite number >= 0, got {v!r}"
+    if d["status"] == "ok" and d.get("latency_s") == 0:
+        return "'latency_s' must be > 0 when status is ok"
+    for key in ("error", "params_hash", "arithmetic", "plugin", "shape_hash", "ops_hash"):
+        if d.get(key) is not None and not isinstance(d.get(key), str):
+            return f"{key!r} must be a string, got {d.get(key)!r}"
+    for key in ("params", "extra"):
+        if not isinstance(d.get(key, {}), Mapping):
+            return f"{key!r} must be an object, got {d.get(key)!r}"
+    return ""
 
 
 _METRICS = ("latency_s", "energy_j", "memory_bytes", "tops", "inferences_per_s", "tops_per_w",

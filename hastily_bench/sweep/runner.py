@@ -31,7 +31,7 @@ from ..graph import check_point
 from ..host import PluginHost
 from ..io import parse_json
 from ..params import load_json
-from ..results import Result, RunDocument, check_output_path, write_atomic
+from ..results import Result, RunDocument, check_output_path, result_problem, write_atomic
 from ..workload import Workload
 from .engine import PARENT_ONLY_FDS, Evaluator
 from .executors import Executor, default_chunk_size, make_executor
@@ -677,28 +677,12 @@ def read_rows(path: Path | str) -> Iterator[dict[str, Any]]:
 
 
 def _row_problem(row: Mapping[str, Any]) -> str:
-    """What makes ``row`` unusable for the sweep readers ('' when nothing): the fields they
-    key, count and plot on, with their types (a hand-edited row, never a traceback)."""
-    for key in ("workload", "accelerator"):
-        if not isinstance(row.get(key), str) or not row[key]:
-            return f"{key!r} must be a non-empty string"
-    for key in ("seq_len", "batch"):
-        if not _is_count(row.get(key)):
-            return f"{key!r} must be an integer >= 0"
-    if row.get("status") not in ("ok", "error", "unsupported"):
-        return f"status {row.get('status')!r} is not ok, error or unsupported"
-    for key in ("extra", "params"):
-        if not isinstance(row.get(key, {}), dict):
-            return f"{key!r} must be an object"
-    if not isinstance(row.get("params_hash"), str):
-        return "'params_hash' must be a string"
-    for key in RESULT_METRICS:
-        v = row.get(key)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
-                              or not math.isfinite(v) or v < 0):
-            return f"{key!r} must be a finite number >= 0, got {v!r}"
-    return ""
-
+    """What makes ``row`` unusable for the sweep readers ('' when nothing): a result's own
+    checks, and the ``params_hash`` that fronts carry (a hand-edited row, never a traceback)."""
+    problem = result_problem(row)
+    if not problem and not isinstance(row.get("params_hash"), str):
+        problem = "'params_hash' must be a string"
+    return problem
 
 def design_label(row: Mapping[str, Any], axes: Sequence[Mapping[str, Any]]) -> str:
     """``hastily(vfu_lanes=16,clock_hz=1e9)``: the accelerator and its swept values (no
