@@ -27,6 +27,7 @@ from rich.table import Table
 
 from . import __version__, api
 from . import io as hio
+from .console import EXIT_INTERRUPTED
 from .errors import HastilyError, PluginError
 from .host import PluginHost
 from .report import fmt_num, render_csv, render_markdown, render_table
@@ -41,7 +42,6 @@ except ImportError:  # pragma: no cover - older typer on top of click
 EXIT_CHECK_FAILED = 1
 EXIT_USAGE = 2
 EXIT_RESULT_ERRORS = 3
-EXIT_INTERRUPTED = 130
 PROGRESS_MIN_POINTS = 40
 
 app = typer.Typer(
