@@ -12,6 +12,7 @@ by recomputing it, and continues after it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -360,8 +361,12 @@ def _open_locked(output: Path, *, create: bool) -> int | None:
         os.close(fd)
         raise UsageError(f"{output}: another sweep is writing it; wait for it to finish or use "
                          "another -o") from None
-    except OSError:
-        pass  # a file system without locks: nothing to guard with
+    except OSError as exc:
+        if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+            PARENT_ONLY_FDS.discard(fd)
+            os.close(fd)
+            raise UsageError(f"{output}: cannot lock ({exc.strerror})") from None
+        # a file system without locks (some network mounts): the sweep runs unguarded
     return fd
 
 
