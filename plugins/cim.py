@@ -63,6 +63,7 @@ from hastily_bench.api import (
     AcceleratorSpec,
     Arithmetic,
     Chip,
+    Component,
     CostRules,
     Estimate,
     EstimateBuilder,
@@ -90,6 +91,7 @@ from hastily_bench.api import (
 )
 
 T = TypeVar("T")
+C = TypeVar("C", bound=Component)
 
 PRESETS = "cim.toml"
 #: Parameters the model reads besides the chip's components.
@@ -154,13 +156,25 @@ class _KeyedCache(Generic[T]):
 
 _CHIP_KEYS = tuple(sorted(Chip.param_keys()))
 _chips: _KeyedCache[Chip] = _KeyedCache(4096)
+#: Each component class with the names it reads (a component is kept on their values).
+_PART_KEYS: dict[type[Component], tuple[str, ...]] = {
+    k: tuple(sorted(k.param_keys())) for k in Chip.COMPONENTS}
+_parts: _KeyedCache[Component] = _KeyedCache(4096)
 
 
 def chip(p: ParamSet) -> Chip:
     """The chip described by ``p``, shared by every parameter set with the same chip
     parameters (a sweep over the model's own parameters, lengths or workloads builds it
     once)."""
-    return _chips.get(p.values_of(_CHIP_KEYS), lambda: Chip.from_params(p))
+    return _chips.get(p.values_of(_CHIP_KEYS), lambda: _build_chip(p))
+
+
+def _build_chip(p: ParamSet) -> Chip:
+    """A new chip of shared components: a sweep axis changes few of them (an ADC is the
+    same whatever the clock or the VFU), and a component keeps what it computed once."""
+    def part(k: type[C]) -> C:
+        return _parts.get((k, *p.values_of(_PART_KEYS[k])), lambda: k.from_params(p))  # type: ignore[attr-defined, return-value]
+    return Chip.from_params(p, part=part)
 
 
 def _ceil(a: float, b: float) -> int:
@@ -324,7 +338,7 @@ _mappings: _KeyedCache[tuple[ModelMapping, dict[object, Any]]] = _KeyedCache(409
 
 def clear_caches() -> None:
     """Forget every memoised chip, buffer and mapping (tests; a long process that wants memory back)."""
-    for cache in (_chips, _buffers, _mappings, _arithmetics):
+    for cache in (_chips, _parts, _buffers, _mappings, _arithmetics):
         cache.clear()
 
 
@@ -723,7 +737,7 @@ def stages_of(graph: OpGraph, p: ParamSet) -> tuple[_Ctx, dict[str, Stage]]:
     built per call, and its schedule fills in its timing)."""
     plan = rules.plan(graph)  # Unsupported for an op without a rule
     ckey = p.values_of(_CHIP_KEYS)
-    c = _chips.get(ckey, lambda: Chip.from_params(p))
+    c = _chips.get(ckey, lambda: _build_chip(p))
     sched = schedule_of(p)
     # the placement depends on the graph, the chip and these parameters only
     mkey = (graph, ckey, sched.name, *p.values_of(_MAPPING_KEYS))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import ClassVar
+from typing import ClassVar, Protocol, TypeVar
 
 from ..errors import UsageError
 from ..params import ParamSet
@@ -34,6 +34,14 @@ from .components import (
     tech_from_params,
 )
 from .tech import Tech
+
+C = TypeVar("C", bound=Component)
+
+
+class PartMaker(Protocol):
+    """Builds the component of a kind (see :meth:`Chip.from_params`)."""
+
+    def __call__(self, kind: type[C], /) -> C: ...
 
 
 @dataclass(frozen=True)
@@ -226,17 +234,19 @@ class Chip(_Composite):
         return frozenset(keys)
 
     @classmethod
-    def from_params(cls, p: ParamSet) -> Chip:
-        macro = Macro(array=CellArray.from_params(p), adc=ADC.from_params(p), dac=DAC.from_params(p),
-                      sample_hold=SampleHold.from_params(p), shift_add=ShiftAdd.from_params(p),
-                      arrays=p.i("chip_arrays_per_macro"))
-        core = Core(vfu=VFU.from_params(p), regfile=RegisterFile.from_params(p), macro=macro,
+    def from_params(cls, p: ParamSet, *, part: PartMaker | None = None) -> Chip:
+        """The chip ``p`` describes. ``part(Component)`` builds each component (default:
+        ``Component.from_params(p)``): a model that memoises components passes its own."""
+        make: PartMaker = part or (lambda k: k.from_params(p))
+        macro = Macro(array=make(CellArray), adc=make(ADC), dac=make(DAC), sample_hold=make(SampleHold),
+                      shift_add=make(ShiftAdd), arrays=p.i("chip_arrays_per_macro"))
+        core = Core(vfu=make(VFU), regfile=make(RegisterFile), macro=macro,
                     macros=p.i("chip_macros_per_core"))
-        tile = Tile(core=core, cores=p.i("chip_cores_per_tile"),
-                    shared_memory=SharedMemory.from_params(p), router=Router.from_params(p))
+        tile = Tile(core=core, cores=p.i("chip_cores_per_tile"), shared_memory=make(SharedMemory),
+                    router=make(Router))
         return cls(tile=tile, tiles=p.i("chip_tiles"), clock_hz=p.f(CLOCK_KEY),
                    area_overhead=p.f("chip_area_overhead"), tech=tech_from_params(p),
-                   offchip=OffChipMemory.from_params(p))
+                   offchip=make(OffChipMemory))
 
     def with_tiles(self, tiles: int) -> Chip:
         """The same chip with ``tiles`` tiles (a scaled chip)."""

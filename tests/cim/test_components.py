@@ -266,3 +266,46 @@ def test_offchip_memory(params: ParamSet) -> None:
     assert "offchip_bandwidth_bytes_per_s" in Chip.param_keys()
     with pytest.raises(UsageError, match="must be positive"):
         type(m)(bandwidth_bytes_per_s=0.0, energy_j_per_byte=0.0, latency_s=0.0)
+
+
+class _Recording(ParamSet):
+    """A parameter set that notes every name read through the typed accessors."""
+
+    __slots__ = ("read",)
+
+    def f(self, name: str) -> float:
+        self.read.add(name)
+        return super().f(name)
+
+    def i(self, name: str) -> int:
+        self.read.add(name)
+        return super().i(name)
+
+    def b(self, name: str) -> bool:
+        self.read.add(name)
+        return super().b(name)
+
+    def s(self, name: str) -> str:
+        self.read.add(name)
+        return super().s(name)
+
+
+@pytest.mark.parametrize("kind", Chip.COMPONENTS, ids=lambda k: k.__name__)
+def test_a_component_reads_exactly_the_names_it_declares(params: ParamSet, kind: type) -> None:
+    """``param_keys()`` is the key a model memoises a component on (plugins/cim.py shares
+    components between chips): reading a name it does not declare would make that wrong."""
+    p = _Recording(dict(params))
+    p.read = set()
+    kind.from_params(p)
+    assert p.read == set(kind.param_keys())
+
+
+def test_a_chip_of_given_parts_equals_one_built_from_the_parameters(params: ParamSet) -> None:
+    made: list[type] = []
+
+    def part(kind):  # type: ignore[no-untyped-def]
+        made.append(kind)
+        return kind.from_params(params)
+
+    assert Chip.from_params(params, part=part) == Chip.from_params(params)
+    assert sorted(k.__name__ for k in made) == sorted(k.__name__ for k in Chip.COMPONENTS)
