@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import jsonschema
@@ -28,6 +29,7 @@ from hastily_bench.sweep import (
     prepare,
     read_rows,
     run_sweep,
+    small_front_indices,
 )
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode  # what a row is
@@ -167,6 +169,17 @@ def test_front_is_exactly_the_non_dominated_set(vs: list[list[float]]) -> None:
     assert set(front_indices(vs)) == expected
     mask = front_mask(np.array(vs, dtype=float).reshape(-1, 3), block=7)
     assert set(np.flatnonzero(mask)) == expected
+    small = small_front_indices(vs, limit=4)
+    assert small is None if len(expected) > 4 else small == sorted(expected)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.sampled_from([-1.0, 0.0, 2.0, math.nan]), min_size=2, max_size=2), max_size=30))
+def test_fronts_with_nan_agree(vs: list[list[float]]) -> None:
+    """A NaN compares false with everything: such a vector is never dominated and dominates
+    nothing, in the Python front as in the vectorised one."""
+    mask = front_mask(np.array(vs, dtype=float).reshape(-1, 2))
+    assert small_front_indices(vs, limit=None) == front_indices(vs) == [int(i) for i in np.flatnonzero(mask)]
 
 
 @settings(max_examples=100, deadline=None)

@@ -30,6 +30,7 @@ from .pareto import (
     merge_fronts,
     parse_constraint,
     parse_objective,
+    small_front_indices,
 )
 from .runner import (
     SweepOutcome,
@@ -46,6 +47,7 @@ __all__ = [
     "SweepSpec", "expand_values", "is_sweep_file", "load_sweep_file", "DEFAULT_OBJECTIVES",
     "RESULT_METRICS", "Constraint", "FrontAccumulator", "FrontPoint", "Objective", "dominates",
     "front_indices", "front_mask", "merge_fronts", "parse_constraint", "parse_objective",
+    "small_front_indices",
     "SweepOutcome", "is_sweep_output", "load_summary", "prepare", "read_rows", "run_sweep",
     "summary_path",
 ]

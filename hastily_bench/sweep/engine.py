@@ -39,6 +39,7 @@ from .pareto import (
     metric_of,
     parse_constraint,
     parse_objective,
+    small_front_indices,
 )
 
 
@@ -158,20 +159,23 @@ class Evaluator:
         lines.append("")
         front: list[FrontPoint] = []
         if vectors:
-            import numpy as np  # here, not at import: a parent that forks workers stays single-threaded
-
-            signs = np.array([-1.0 if o.maximise else 1.0 for o in self.objectives])
+            signs = [-1.0 if o.maximise else 1.0 for o in self.objectives]
             groups: dict[tuple[str, int, int], list[int]] = {}
             for k, (_, r, _, _) in enumerate(where):
                 groups.setdefault((r.workload, r.seq_len, r.batch), []).append(k)
-            arr = np.array(vectors, dtype=float) * signs
             for members in groups.values():
-                keep = front_mask(arr[members])
-                for k, kept in zip(members, keep, strict=True):
-                    if kept:
-                        fp = self.front_point(*where[k])
-                        assert fp is not None
-                        front.append(fp)
+                mins = [tuple([x * sg for x, sg in zip(vectors[k], signs, strict=True)]) for k in members]
+                # in Python while the chunk's front is small: a worker then never imports
+                # numpy (0.15 s of CPU each, measured); the vectorised mask for a large one
+                kept = small_front_indices(mins)
+                if kept is None:
+                    import numpy as np  # here, not at import: a parent that forks workers stays single-threaded
+
+                    kept = [int(i) for i in np.flatnonzero(front_mask(np.array(mins, dtype=float)))]
+                for i in kept:
+                    fp = self.front_point(*where[members[i]])
+                    assert fp is not None
+                    front.append(fp)
         return ChunkResult(start, stop, "\n".join(lines).encode(), counts, feasible, front)
 
 

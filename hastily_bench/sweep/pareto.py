@@ -123,12 +123,28 @@ def front_indices(vectors: Sequence[Sequence[float]]) -> list[int]:
     earlier one, so one pass against the kept set suffices. Equal vectors are all
     kept: neither dominates the other.
     """
-    order = sorted(range(len(vectors)), key=lambda i: tuple(vectors[i]))
+    kept = small_front_indices(vectors, limit=None)
+    assert kept is not None
+    return kept
+
+
+def small_front_indices(vectors: Sequence[Sequence[float]], *, limit: int | None = 256) -> list[int] | None:
+    """:func:`front_indices`, or None once the front outgrows ``limit`` vectors (the cost
+    is vectors x front in Python: :func:`front_mask` is the tool for a large front).
+
+    A vector with a NaN neither dominates nor is dominated (every comparison with NaN is
+    false): it is kept, and left out of the sort (NaN has no order)."""
     kept: list[int] = []
+    ordered: list[int] = []
+    for i, v in enumerate(vectors):
+        (kept if any(x != x for x in v) else ordered).append(i)
+    order = sorted(ordered, key=lambda i: tuple(vectors[i]))
     for i in order:
         v = vectors[i]
         if not any(dominates(vectors[k], v) for k in kept):
             kept.append(i)
+            if limit is not None and len(kept) > limit:
+                return None
     return sorted(kept)
 
 
