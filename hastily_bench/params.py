@@ -125,7 +125,7 @@ class Param:
 class ParamSet(Mapping[str, Param]):
     """An ordered, immutable set of :class:`Param`, looked up by name."""
 
-    __slots__ = ("_params", "_json", "_hash", "_memo", "_sorted", "_names")
+    __slots__ = ("_params", "_json", "_hash", "_memo", "_sorted", "_names", "_base", "_swapped", "_segs")
 
     def __init__(self, params: Mapping[str, Param] | list[Param] | tuple[Param, ...]) -> None:
         if isinstance(params, Mapping):
@@ -142,6 +142,12 @@ class ParamSet(Mapping[str, Param]):
         self._memo: dict[tuple[str, ...], tuple[Value, ...]] | None = None  # values_of results
         self._sorted: list[str] | None = None  # the names, sorted (digest); shared by copies
         self._names: frozenset[str] | None = None  # names(); shared by copies
+        # a copy made by replacing(): the set it was made from and the names it swapped
+        # (its JSON and its keys are the base's with those values in their places)
+        self._base: ParamSet | None = None
+        self._swapped: tuple[str, ...] = ()
+        # on a base: what its copies that swap the same names share (see _segments)
+        self._segs: dict[object, Any] | None = None
 
     def __getitem__(self, name: str) -> Param:
         try:
@@ -251,16 +257,40 @@ class ParamSet(Mapping[str, Param]):
             if hit is not None:
                 return hit
         d = self._params
-        try:
-            v = tuple([d[n].value for n in names])
-        except KeyError:
-            missing = next(n for n in names if n not in d)
-            raise UnknownParameter(f"unknown parameter {missing!r}{suggest(missing, d)}") from None
+        base = self._base
+        if base is not None and type(names) is tuple:
+            # the base's answer with the swapped values in their places (a sweep's points
+            # ask for the same long keys: the chip's names, say)
+            v = base.values_of(names)
+            places = base._places(names, self._swapped)
+            if places:
+                patched = list(v)
+                for name, i in places:
+                    patched[i] = d[name].value
+                v = tuple(patched)
+        else:
+            try:
+                v = tuple([d[n].value for n in names])
+            except KeyError:
+                missing = next(n for n in names if n not in d)
+                raise UnknownParameter(f"unknown parameter {missing!r}{suggest(missing, d)}") from None
         if type(names) is tuple:
             if memo is None:
                 memo = self._memo = {}
             memo[names] = v
         return v
+
+    def _places(self, names: tuple[str, ...], swapped: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
+        """``(name, index in names)`` of each swapped name among ``names`` (kept per pair)."""
+        segs = self._segs
+        if segs is None:
+            segs = self._segs = {}
+        key = (names, swapped, "places")
+        hit = segs.get(key)
+        if hit is None:
+            where = set(swapped)
+            hit = segs[key] = tuple((n, i) for i, n in enumerate(names) if n in where)
+        return hit
 
     def as_dict(self) -> dict[str, Value]:
         """``{name: value}``, in definition order (what results store)."""
@@ -305,6 +335,9 @@ class ParamSet(Mapping[str, Param]):
         out._memo = None
         out._sorted = self._sorted
         out._names = self._names
+        out._base = None
+        out._swapped = ()
+        out._segs = None
         return out
 
     def replacing(self, params: Sequence[Param]) -> ParamSet:
@@ -331,7 +364,58 @@ class ParamSet(Mapping[str, Param]):
         out._memo = None
         out._sorted = self._sorted  # same names
         out._names = self._names
+        # a copy of a copy is a plain set: only one level of sharing
+        root = self._base is None and frags is not None
+        out._base = self if root else None
+        out._swapped = tuple(dict.fromkeys(p.name for p in params)) if root else ()
+        out._segs = None
         return out
+
+    def _segments(self, swapped: tuple[str, ...], order: str) -> tuple[list[str], tuple[str, ...]]:
+        """This set's JSON members in ``order`` ("definition" or "sorted") joined between
+        the places of the ``swapped`` names: ``(pieces, names)`` such that a copy swapping
+        them joins ``pieces[0], member(names[0]), pieces[1], ...`` (kept per names)."""
+        segs = self._segs
+        if segs is None:
+            segs = self._segs = {}
+        key = (swapped, order)
+        hit = segs.get(key)
+        if hit is None:
+            frags = self.values_json()
+            keys = list(frags) if order == "definition" else self._sorted or sorted(frags)
+            where = set(swapped)
+            pieces: list[str] = []
+            names: list[str] = []
+            run: list[str] = []
+            for k in keys:
+                if k in where:
+                    pieces.append(",".join(run))
+                    names.append(k)
+                    run = []
+                else:
+                    run.append(frags[k])
+            pieces.append(",".join(run))
+            hit = segs[key] = (pieces, tuple(names))
+        return hit
+
+    def _joined(self, order: str) -> str:
+        """The members joined with commas in ``order``; a copy of a base joins the base's
+        unchanged runs with its own few members."""
+        base = self._base
+        frags = self.values_json()
+        if base is not None:
+            pieces, names = base._segments(self._swapped, order)
+            out = [pieces[0]]
+            for name, piece in zip(names, pieces[1:], strict=True):
+                out.append(frags[name])
+                out.append(piece)
+            return ",".join([x for x in out if x])
+        if order == "definition":
+            return ",".join(frags.values())
+        keys = self._sorted
+        if keys is None or len(keys) != len(frags):
+            keys = self._sorted = sorted(frags)
+        return ",".join([frags[k] for k in keys])
 
     def values_json(self) -> dict[str, str]:
         """``{name: '"name":VALUE'}`` (compact JSON members) in definition order, cached.
@@ -348,18 +432,13 @@ class ParamSet(Mapping[str, Param]):
 
     def to_json(self) -> str:
         """``json.dumps(self.as_dict(), separators=(",", ":"))`` from the cached members."""
-        return "{" + ",".join(self.values_json().values()) + "}"
+        return "{" + self._joined("definition") + "}"
 
     def digest(self, extra: str = "") -> str:
         """Short stable hash of the values (and ``extra``, e.g. plugin version)."""
         # == json.dumps([self.as_dict(), extra], sort_keys=True, separators=(",", ":")), built
         # from the cached value fragments (a sweep changes a few values per point)
-        frags = self.values_json()
-        order = self._sorted
-        if order is None or len(order) != len(frags):
-            order = self._sorted = sorted(frags)
-        body = ",".join([frags[k] for k in order])
-        blob = f"[{{{body}}},{json.dumps(extra)}]"
+        blob = f"[{{{self._joined('sorted')}}},{json.dumps(extra)}]"
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -392,6 +471,9 @@ def _rebuild_param_set(params: dict[str, Param], frags: dict[str, str] | None) -
     out._memo = None
     out._sorted = None
     out._names = None
+    out._base = None
+    out._swapped = ()
+    out._segs = None
     return out
 
 

@@ -80,3 +80,29 @@ def test_replaced_sets_print_and_hash_as_fresh_ones(swaps) -> None:  # type: ign
         fresh = ParamSet(list(cur.values()))
         assert cur.to_json() == json.dumps(cur.as_dict(), separators=(",", ":")) == fresh.to_json()
         assert cur.digest("x") == fresh.digest("x")
+
+
+_NAMES = ["m", "c", "z", "a", "q", "b", "y", "d"]  # definition order is not sorted order
+
+
+@settings(max_examples=200, deadline=None)
+@given(swaps=st.lists(st.tuples(st.sampled_from(_NAMES), st.integers(-3, 3)), max_size=6),
+       asks=st.lists(st.lists(st.sampled_from(_NAMES), max_size=8).map(tuple), max_size=4),
+       again=st.lists(st.tuples(st.sampled_from(_NAMES), st.integers(-3, 3)), max_size=3))
+def test_copies_of_a_base_share_its_runs_and_keys_exactly(swaps, asks, again) -> None:  # type: ignore[no-untyped-def]
+    """A copy made by ``replacing`` joins its base's unchanged JSON runs with its own members
+    and patches the base's ``values_of`` answers: every text, hash and key equals a fresh
+    set's, whichever names are swapped (first, last, adjacent, twice) and asked for."""
+    base = ParamSet([Param(n, k) for k, n in enumerate(_NAMES)])
+    base.values_json()
+    for names in asks:
+        base.values_of(names)  # the base answers some first
+    copies = [base.replacing([Param(n, v) for n, v in swaps])]
+    copies.append(copies[0].replacing([Param(n, v) for n, v in again]))  # a copy of a copy
+    copies.append(base.replacing([Param(n, v) for n, v in swaps]))  # the base's runs again
+    for cur in copies:
+        fresh = ParamSet(list(cur.values()))
+        assert cur.to_json() == fresh.to_json() == json.dumps(cur.as_dict(), separators=(",", ":"))
+        assert cur.digest("x") == fresh.digest("x")
+        for names in [*asks, tuple(_NAMES), tuple(reversed(_NAMES))]:
+            assert cur.values_of(names) == fresh.values_of(names) == tuple(cur[n].value for n in names)
