@@ -139,10 +139,18 @@ def small_front_indices(vectors: Sequence[Sequence[float]], *, limit: int | None
     for i, v in enumerate(vectors):
         (kept if any(x != x for x in v) else ordered).append(i)
     order = sorted(ordered, key=lambda i: tuple(vectors[i]))
+    front: list[tuple[float, ...]] = []  # the kept vectors without NaN (the only dominators)
     for i in order:
-        v = vectors[i]
-        if not any(dominates(vectors[k], v) for k in kept):
+        v = tuple(vectors[i])
+        for j, w in enumerate(front):
+            # w <= v everywhere and w != v: w dominates v (no NaN here; -0.0 == 0.0 as < has it)
+            if w != v and all([a <= b for a, b in zip(w, v, strict=True)]):
+                if j:  # the next vectors are likely dominated by the same one: ask it first
+                    front[0], front[j] = w, front[0]
+                break
+        else:
             kept.append(i)
+            front.append(v)
             if limit is not None and len(kept) > limit:
                 return None
     return sorted(kept)
