@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from json.encoder import encode_basestring_ascii as _jstr  # the C writer json.dumps uses
@@ -214,31 +214,69 @@ def _jv(v: object) -> str:
 
 
 def _jobj(d: Mapping[str, Any]) -> str:
-    parts = []
-    for k, v in d.items():
-        if type(k) is not str:
+    keys = tuple(d)
+    template = _OBJECT_TEMPLATES.get(keys)
+    if template is None:
+        if not all(type(k) is str for k in keys):
             raise _Unusual
-        parts.append(f"{_jstr(k)}:{_jv(v)}")
-    return "{" + ",".join(parts) + "}"
+        if len(_OBJECT_TEMPLATES) >= 256:
+            _OBJECT_TEMPLATES.clear()
+        # '%' in a key is doubled: the template is filled with the % operator
+        template = _OBJECT_TEMPLATES[keys] = "{" + ",".join(
+            [_jstr(k).replace("%", "%%") + ":%s" for k in keys]) + "}"
+    return template % _texts(d.values())
+
+
+def _texts(values: Iterable[object]) -> tuple[str, ...]:
+    """The JSON texts of ``values``: the common types inline (a recurring float's text from
+    the memo), the rest by :func:`_jv`."""
+    ft: dict[Any, str] = _FLOAT_TEXT
+    return tuple([(ft.get(v) or _jv(v)) if (t := type(v)) is float
+                  else int.__repr__(v) if t is int
+                  else _jstr(v) if t is str else _jv(v)  # type: ignore[arg-type]
+                  for v in values])
+
+
+#: ``{"k1":%s,"k2":%s,...}`` per tuple of keys (a model's extra facts have a few shapes).
+_OBJECT_TEMPLATES: dict[tuple[str, ...], str] = {}
+#: ``{"op":...,"category":...,"latency_s":`` per (op, category).
+_ENTRY_HEADS: dict[tuple[str, str], str] = {}
+
+_TOP = ('{"workload":%s,"accelerator":%s,"plugin":%s,"seq_len":%s,"batch":%s,"status":%s,"ops":%s,'
+        '"latency_s":%s,"tops":%s,"inferences_per_s":%s,"energy_j":%s,"energy_per_inference_j":%s,'
+        '"tops_per_w":%s,"memory_bytes":%s,"attn_rel_error":%s,"static_energy_j":%s,"area_mm2":%s,'
+        '"tops_per_mm2":%s,"arithmetic":%s,"breakdown":[')
+
+
+def _entry_head(op: object, category: object) -> str:
+    if type(op) is not str or type(category) is not str:
+        raise _Unusual
+    head = _ENTRY_HEADS.get((op, category))
+    if head is None:
+        if len(_ENTRY_HEADS) >= 4096:
+            _ENTRY_HEADS.clear()
+        head = _ENTRY_HEADS[(op, category)] = f'{{"op":{_jstr(op)},"category":{_jstr(category)},"latency_s":'
+    return head
 
 
 def _json_line(r: Result, params_json: str | None) -> str:
-    bd = ",".join([f'{{"op":{_jstr(c.op)},"category":{_jstr(c.category)},'
-                   f'"latency_s":{_jv(c.latency_s)},"energy_j":{_jv(c.energy_j)}}}'
-                   if type(c.op) is str and type(c.category) is str else _raise_unusual()
-                   for c in r.breakdown])
+    ft = _FLOAT_TEXT
+    heads = _ENTRY_HEADS
+    parts = []
+    for c in r.breakdown:
+        head = heads.get((c.op, c.category)) if type(c.op) is str else None
+        lat, en = c.latency_s, c.energy_j
+        parts.append(f'{head or _entry_head(c.op, c.category)}'
+                     f'{(ft.get(lat) if type(lat) is float else None) or _jv(lat)},"energy_j":'
+                     f'{(ft.get(en) if type(en) is float else None) or _jv(en)}}}')
     notes = ",".join([_jstr(n) if type(n) is str else _raise_unusual() for n in r.notes])
-    text = (f'{{"workload":{_jv(r.workload)},"accelerator":{_jv(r.accelerator)},'
-            f'"plugin":{_jv(r.plugin)},"seq_len":{_jv(r.seq_len)},"batch":{_jv(r.batch)},'
-            f'"status":{_jv(r.status)},"ops":{_jv(r.ops)},"latency_s":{_jv(r.latency_s)},'
-            f'"tops":{_jv(r.tops)},"inferences_per_s":{_jv(r.inferences_per_s)},'
-            f'"energy_j":{_jv(r.energy_j)},"energy_per_inference_j":{_jv(r.energy_per_inference_j)},'
-            f'"tops_per_w":{_jv(r.tops_per_w)},"memory_bytes":{_jv(r.memory_bytes)},'
-            f'"attn_rel_error":{_jv(r.attn_rel_error)},"static_energy_j":{_jv(r.static_energy_j)},'
-            f'"area_mm2":{_jv(r.area_mm2)},"tops_per_mm2":{_jv(r.tops_per_mm2)},'
-            f'"arithmetic":{_jv(r.arithmetic)},"breakdown":[{bd}],'
-            f'"params":{_jobj(r.params) if params_json is None else params_json},'
-            f'"params_hash":{_jv(r.params_hash)},"extra":{_jobj(r.extra)},"notes":[{notes}]')
+    top = (r.workload, r.accelerator, r.plugin, r.seq_len, r.batch, r.status, r.ops, r.latency_s, r.tops,
+           r.inferences_per_s, r.energy_j, r.energy_per_inference_j, r.tops_per_w, r.memory_bytes,
+           r.attn_rel_error, r.static_energy_j, r.area_mm2, r.tops_per_mm2, r.arithmetic)
+    text = (_TOP % _texts(top)
+            + ",".join(parts)
+            + f'],"params":{_jobj(r.params) if params_json is None else params_json},'
+              f'"params_hash":{_jv(r.params_hash)},"extra":{_jobj(r.extra)},"notes":[{notes}]')
     if r.error is not None:
         text += f',"error":{_jv(r.error)}'
     if r.shape_hash:

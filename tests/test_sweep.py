@@ -432,3 +432,15 @@ def test_metric_probes_try_every_length(host) -> None:  # type: ignore[no-untype
                           sets=sets, grid=grid, objectives=["min:t_mvm_s", "max:tops"])
         assert spec.objectives == ("min:t_mvm_s", "max:tops")
 
+
+
+def test_json_line_keys_with_percent_signs() -> None:
+    """The writer fills a template per shape of keys with the % operator: a key's own '%'
+    must come out as itself."""
+    from hastily_bench.results import _json_line
+
+    for extra in ({"a%s": 1, "%%": 2.5, "%(x)s": "v%"}, {"%": True}, {"x": None, "%d": -0.0}):
+        r = Result(workload="w%s", accelerator="a", plugin="p", seq_len=3, batch=1, status="ok", ops=2,
+                   latency_s=1.0, energy_j=0.5, tops=1.0, arithmetic="%", breakdown=(OpCost("o%s", 1.0, 0.5, "matmul"),),
+                   params={"k%": 1}, params_hash="h", extra=extra, notes=("50%",))
+        assert _json_line(r, None) == _encode(r.to_dict())
