@@ -338,7 +338,7 @@ _mappings: _KeyedCache[tuple[ModelMapping, dict[object, Any]]] = _KeyedCache(409
 
 def clear_caches() -> None:
     """Forget every memoised chip, buffer and mapping (tests; a long process that wants memory back)."""
-    for cache in (_chips, _parts, _buffers, _mappings, _arithmetics):
+    for cache in (_chips, _parts, _buffers, _mappings, _counts, _arithmetics):
         cache.clear()
 
 
@@ -349,15 +349,12 @@ def map_model(graph: OpGraph, p: ParamSet, c: Chip, sched: Schedule) -> ModelMap
     op-level graph that is not part of the model (``op mvm``) is placed in addition.
     """
     model = graph.model
-    apm, wbits = c.macro.arrays, p.i("weight_bits")
-    weights = [op for op in model.matmuls(Role.WEIGHT)]
-    weights += [op for op in graph.matmuls(Role.WEIGHT) if op not in model.layer_ops]
-    per_layer = sum(map_matrix(op.k, op.n, wbits, c.array, apm).macros for op in weights)
-    w = model.workload
-    kv = map_kv(w.head_dim, graph.seq_len, w.heads, graph.batch, p.i("input_bits"), c.array, apm)
-    kv_macros = min(sched.kv_layers, model.layers) * kv.macros
-    # layers that share weights (ALBERT) hold them once
-    weight_macros = model.workload.distinct_weight_layers * per_layer
+    a = c.array
+    # the counts depend on the arrays' shape and the bit widths only: shared by the chips
+    # that differ elsewhere (ADCs, clock, VFU)
+    key = (graph, a.rows, a.cols, a.cell_bits, c.macro.arrays, p.i("weight_bits"), p.i("input_bits"),
+           sched.kv_layers)
+    per_layer, kv, kv_macros, weight_macros = _counts.get(key, lambda: _model_counts(graph, p, c, sched))
     required = weight_macros + kv_macros
     policy = p.s("capacity")
     streamed = 0
@@ -380,6 +377,25 @@ def map_model(graph: OpGraph, p: ParamSet, c: Chip, sched: Schedule) -> ModelMap
             distinct_bytes = model.weight_bytes * model.workload.distinct_weight_layers // model.layers
             streamed = math.ceil((1.0 - resident) * distinct_bytes)
     return ModelMapping(used, c, weight_macros, kv_macros, per_layer + kv.macros, streamed, policy)
+
+
+_counts: _KeyedCache[tuple[int, KVMapping, int, int]] = _KeyedCache(4096)
+
+
+def _model_counts(graph: OpGraph, p: ParamSet, c: Chip, sched: Schedule) -> tuple[int, KVMapping, int, int]:
+    """Macros of one layer's weights, the K/V mapping, and the macros of K/V and of every
+    distinct weight (what :func:`map_model` places)."""
+    model = graph.model
+    apm, wbits = c.macro.arrays, p.i("weight_bits")
+    weights = [op for op in model.matmuls(Role.WEIGHT)]
+    weights += [op for op in graph.matmuls(Role.WEIGHT) if op not in model.layer_ops]
+    per_layer = sum(map_matrix(op.k, op.n, wbits, c.array, apm).macros for op in weights)
+    w = model.workload
+    kv = map_kv(w.head_dim, graph.seq_len, w.heads, graph.batch, p.i("input_bits"), c.array, apm)
+    kv_macros = min(sched.kv_layers, model.layers) * kv.macros
+    # layers that share weights (ALBERT) hold them once
+    weight_macros = model.workload.distinct_weight_layers * per_layer
+    return per_layer, kv, kv_macros, weight_macros
 
 
 # --- per-op stages ---------------------------------------------------------------------------------

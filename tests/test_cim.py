@@ -366,6 +366,10 @@ _MEMO_AXES = {
     "input_bits": ["4", "8"],
     "layernorm_vfu_ops": ["4", "9"],
     "capacity": ["stream", "scale"],
+    # the arrays' shape and the macro's arrays fix the model's macro counts (memoised apart)
+    "array_rows": ["64", "128"],
+    "chip_arrays_per_macro": ["8", "4"],
+    "array_adcs": ["1", "4"],
     # the matrix schedule stores scores in the global buffer: its size and energy enter the
     # attention products' energies (memoised per chip with these in the key)
     "global_buffer_bytes": ["67108864", "1048576"],
