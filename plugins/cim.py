@@ -77,6 +77,7 @@ from hastily_bench.api import (
     OpGraph,
     ParamSet,
     Role,
+    Router,
     SharedMemory,
     Softmax,
     Unsupported,
@@ -500,39 +501,66 @@ def softmax_mapping(op: Softmax, ctx: _Ctx) -> SoftmaxMapping:
     return _shared(ctx, key, lambda: _softmax_mapping(op, ctx))
 
 
-def _softmax_mapping(op: Softmax, ctx: _Ctx) -> SoftmaxMapping:
-    c, p, L = ctx.chip, ctx.p, op.row_len
+@dataclass(frozen=True)
+class _RowConsts:
+    """What the chip and the mapping fix of a softmax row of ``L`` scores (shared by the
+    points that differ only in how the row is spread)."""
+
+    blocks: int  # column blocks of K^T holding the row
+    block_cores: int  # cores those blocks need (a core holds macros_per_core blocks)
+    cols: int
+    core_cols: int
+    lanes: int
+    cyc: float
+    vfu_cycles: int  # the routine's VFU cycles per chunk
+    lookup_cycles: int  # table-read cycles per chunk (0 without the UCLM table)
+    hop_s: float  # one tree level: a hop and a max
+    div_s: float  # the reciprocal of the sum
+    gather_hop_cycles: float  # avg_hops x hop_cycles
+    cores: int  # of the chip the model was mapped on
+
+
+def _row_consts(L: int, ctx: _Ctx) -> _RowConsts:
+    c = ctx.chip
     vfu, router, array = c.core.vfu, c.tile.router, c.array
     lanes, cyc = vfu.lanes, 1.0 / c.clock_hz
-    # K^T of one head: one column block of `cols` keys per macro, the blocks dealt over
-    # softmax_cores_per_row cores (R); a row's scores come out on the cores holding its blocks
-    R = p.i("softmax_cores_per_row")
+    # K^T of one head: one column block of `cols` keys per macro; a row's scores come out
+    # on the cores holding its blocks
     blocks = _ceil(L, array.cols)
-    core_cols = array.cols * c.core.macros  # a core holds at most macros_per_core blocks of a head
-    # at least the cores the blocks need once the row outgrows R cores
-    row_cores = max(min(R, blocks), _ceil(blocks, c.core.macros))
+    return _RowConsts(
+        blocks=blocks, block_cores=_ceil(blocks, c.core.macros), cols=array.cols,
+        core_cols=array.cols * c.core.macros,  # a core holds at most macros_per_core blocks of a head
+        lanes=lanes, cyc=cyc, vfu_cycles=_softmax_routine(ctx)[2],
+        lookup_cycles=_ceil(lanes, tables_per_core(c)) * array.lookup_cycles if ctx.lut else 0,
+        hop_s=(router.hop_cycles + vfu.op_cycles("max")) * cyc, div_s=vfu.op_cycles("div") * cyc,
+        gather_hop_cycles=router.avg_hops * router.hop_cycles, cores=ctx.mapping.base_chip.cores)
+
+
+def _softmax_mapping(op: Softmax, ctx: _Ctx) -> SoftmaxMapping:
+    p, L = ctx.p, op.row_len
+    k = _shared(ctx, ("softmax_row", L, ctx.lut), lambda: _row_consts(L, ctx))
+    # the blocks dealt over softmax_cores_per_row cores (R), at least the cores the blocks
+    # need once the row outgrows R cores
+    R = p.i("softmax_cores_per_row")
+    row_cores = max(min(R, k.blocks), k.block_cores)
     multicore = p.b("multicore_softmax")
     spread = row_cores if multicore else 1
     # the busiest core: one block's scores while the row fits one block per core, then an
     # even share over R cores, then a full core (monotone in L)
-    per_core = min(L, max(array.cols, _ceil(L, R)), core_cols) if multicore else L
-    chunks = _ceil(per_core, lanes)
-    vfu_cycles = _softmax_routine(ctx)[2]
-    lookup_cycles = _ceil(lanes, tables_per_core(c)) * array.lookup_cycles if ctx.lut else 0
-    compute = chunks * (vfu_cycles + lookup_cycles) * cyc
-    levels = router.tree_levels(spread)
-    hop = (router.hop_cycles + vfu.op_cycles("max")) * cyc
+    per_core = min(L, max(k.cols, _ceil(L, R)), k.core_cols) if multicore else L
+    chunks = _ceil(per_core, k.lanes)
+    cyc = k.cyc
+    compute = chunks * (k.vfu_cycles + k.lookup_cycles) * cyc
+    levels = Router.tree_levels(spread)
     # max and sum: each reduced up the tree and the result broadcast back down
-    reduce = 2 * 2 * levels * hop + vfu.op_cycles("div") * cyc  # + the reciprocal of the sum
+    reduce = 2 * 2 * levels * k.hop_s + k.div_s  # + the reciprocal of the sum
     gather = 0.0
     if not multicore and row_cores > 1:
         # the row's scores stream in from the cores that produced them while the core works
-        gather = (router.avg_hops * router.hop_cycles
-                  + router.flits(L * p.i("score_bytes"))) * cyc
+        gather = (k.gather_hop_cycles + ctx.chip.tile.router.flits(L * p.i("score_bytes"))) * cyc
     row = max(compute, gather) + reduce
-    cores = ctx.mapping.base_chip.cores
-    return SoftmaxMapping(L, row_cores, spread, per_core, levels, chunks, vfu_cycles,
-                          lookup_cycles, row, compute, reduce, gather, max(1, cores // spread))
+    return SoftmaxMapping(L, row_cores, spread, per_core, levels, chunks, k.vfu_cycles,
+                          k.lookup_cycles, row, compute, reduce, gather, max(1, k.cores // spread))
 
 
 rules: CostRules[Stage] = CostRules("CIM model")
