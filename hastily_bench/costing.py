@@ -53,7 +53,9 @@ class CostRules(Generic[R]):
     def __init__(self, model: str) -> None:
         self.model = model
         self._rules: dict[tuple[type[Op], Role | None], Callable[..., R]] = {}
-        self._plans: dict[OpGraph, tuple[tuple[Op, Callable[..., R]], ...]] = {}
+        # by the graph's identity (the entry holds the graph: its id is not reused meanwhile);
+        # an equal graph built elsewhere would cost a walk over every op per look-up
+        self._plans: dict[int, tuple[OpGraph, tuple[tuple[Op, Callable[..., R]], ...]]] = {}
 
     def register(self, *op_types: type[Op], role: Role | None = None) -> Callable[[F], F]:
         """Decorator: the function is the rule for ``op_types`` (and ``role``, for MatMul)."""
@@ -95,12 +97,13 @@ class CostRules(Generic[R]):
     def plan(self, graph: OpGraph) -> tuple[tuple[Op, Callable[..., R]], ...]:
         """Every op of one layer with its rule, in order; :class:`Unsupported` for the first
         op without one. Kept per graph (a sweep costs one graph thousands of times)."""
-        plan = self._plans.get(graph)
-        if plan is None:
-            plan = tuple((op, self.rule_for(op)) for op in graph.layer_ops)
-            if len(self._plans) >= 256:
-                self._plans.clear()
-            self._plans[graph] = plan
+        kept = self._plans.get(id(graph))
+        if kept is not None and kept[0] is graph:
+            return kept[1]
+        plan = tuple((op, self.rule_for(op)) for op in graph.layer_ops)
+        if len(self._plans) >= 256:
+            self._plans.clear()
+        self._plans[id(graph)] = (graph, plan)
         return plan
 
     def __call__(self, op: Op, *args: Any, **kwargs: Any) -> R:
