@@ -205,8 +205,8 @@ class Estimate:
         """
         bd = tuple(breakdown)
         return cls(
-            latency_s=sum(c.latency_s for c in bd),
-            energy_j=sum(c.energy_j for c in bd) + static_energy_j,
+            latency_s=sum([c.latency_s for c in bd]),
+            energy_j=sum([c.energy_j for c in bd]) + static_energy_j,
             memory_bytes=memory_bytes,
             breakdown=bd,
             extra=dict(extra or {}),

@@ -145,7 +145,7 @@ class EstimateBuilder:
 
     @property
     def latency_s(self) -> float:
-        return sum(c.latency_s for c in self.breakdown)
+        return sum([c.latency_s for c in self.breakdown])
 
     def build(self, *, memory_bytes: int, extra: Mapping[str, ExtraValue] | None = None) -> Estimate:
         return Estimate.from_breakdown(

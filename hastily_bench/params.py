@@ -139,7 +139,7 @@ class ParamSet(Mapping[str, Param]):
         self._params: dict[str, Param] = items
         self._json: dict[str, str] | None = None  # name -> compact JSON of the value, filled lazily
         self._hash: int | None = None
-        self._memo: dict[tuple[str, ...], tuple[Value, ...]] | None = None  # values_of results
+        self._memo: dict[int, tuple[Sequence[str], tuple[Value, ...]]] | None = None  # values_of results
         self._sorted: list[str] | None = None  # the names, sorted (digest); shared by copies
         self._names: frozenset[str] | None = None  # names(); shared by copies
         # a copy made by replacing(): the set it was made from and the names it swapped
@@ -251,11 +251,14 @@ class ParamSet(Mapping[str, Param]):
         instead of on the whole set, so design points that differ elsewhere share it.
         The answer for a tuple of names is kept with the set (models ask several times).
         """
+        # kept by the identity of the names (models pass module constants: hashing a tuple
+        # of 89 names per look-up costs more than the look-up); the entry holds the tuple, so
+        # its id is not reused while the entry lives
         memo = self._memo
-        if memo is not None and type(names) is tuple:
-            hit = memo.get(names)
-            if hit is not None:
-                return hit
+        if memo is not None:
+            kept = memo.get(id(names))
+            if kept is not None and kept[0] is names:
+                return kept[1]
         d = self._params
         base = self._base
         if base is not None and type(names) is tuple:
@@ -277,7 +280,9 @@ class ParamSet(Mapping[str, Param]):
         if type(names) is tuple:
             if memo is None:
                 memo = self._memo = {}
-            memo[names] = v
+            if len(memo) >= 64:
+                memo.clear()
+            memo[id(names)] = (names, v)
         return v
 
     def _places(self, names: tuple[str, ...], swapped: tuple[str, ...]) -> tuple[tuple[str, int], ...]:
@@ -285,12 +290,12 @@ class ParamSet(Mapping[str, Param]):
         segs = self._segs
         if segs is None:
             segs = self._segs = {}
-        key = (names, swapped, "places")
-        hit = segs.get(key)
-        if hit is None:
+        key = (id(names), swapped, "places")  # (the entry holds the names: see values_of)
+        kept = segs.get(key)
+        if kept is None or kept[0] is not names:
             where = set(swapped)
-            hit = segs[key] = tuple((n, i) for i, n in enumerate(names) if n in where)
-        return hit
+            kept = segs[key] = (names, tuple((n, i) for i, n in enumerate(names) if n in where))
+        return kept[1]
 
     def as_dict(self) -> dict[str, Value]:
         """``{name: value}``, in definition order (what results store)."""

@@ -814,9 +814,9 @@ def estimate(graph: OpGraph, p: ParamSet) -> Estimate:
     b.notes.extend(fixed.notes)
     b.area_mm2 = fixed.area_mm2
     b.static_energy_j = static_energy(ctx, stages, b.latency_s)
-    adc = N * sum(s.adc_j for s in stages.values())
+    adc = N * sum([s.adc_j for s in stages.values()])
     extra: dict[str, bool | int | float | str] = dict(fixed.extra_head)
-    extra["adc_energy_share"] = adc / max(1e-300, sum(x.energy_j for x in b.breakdown) + b.static_energy_j)
+    extra["adc_energy_share"] = adc / max(1e-300, sum([x.energy_j for x in b.breakdown]) + b.static_energy_j)
     extra.update(fixed.extra_tail)
     for s in stages.values():
         extra.update(s.facts)
@@ -891,7 +891,7 @@ def static_energy(ctx: _Ctx, stages: Mapping[str, Stage], latency_s: float) -> f
                  + global_buffer(ctx.p).leakage_w)
     if not ctx.p.b("power_gating"):
         return (c.leakage_w + global_buffer(ctx.p).leakage_w) * latency_s
-    busy = sum(s.busy_leakage_j for s in stages.values()) * ctx.graph.layers
+    busy = sum([s.busy_leakage_j for s in stages.values()]) * ctx.graph.layers
     return always_on * latency_s + busy
 
 
