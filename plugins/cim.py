@@ -151,6 +151,13 @@ class _KeyedCache(Generic[T]):
             v = self._values[key] = make()
         return v
 
+    def put(self, key: tuple[object, ...], value: T) -> T:
+        """Keep ``value`` for ``key`` (in place of what was kept)."""
+        if len(self._values) >= self.size:
+            self._values.clear()
+        self._values[key] = value
+        return value
+
     def clear(self) -> None:
         self._values.clear()
 
@@ -167,7 +174,17 @@ def chip(p: ParamSet) -> Chip:
     """The chip described by ``p``, shared by every parameter set with the same chip
     parameters (a sweep over the model's own parameters, lengths or workloads builds it
     once)."""
-    return _chips.get(p.values_of(_CHIP_KEYS), lambda: _build_chip(p))
+    global _last_chip
+    ckey = p.values_of(_CHIP_KEYS)  # (the same tuple for the same set: kept by values_of)
+    last = _last_chip  # (one read: another thread may replace it meanwhile)
+    if ckey is last[0] and last[1] is not None:  # check_params and the estimate ask for the same chip
+        return last[1]
+    c = _chips.get(ckey, lambda: _build_chip(p))
+    _last_chip = (ckey, c)
+    return c
+
+
+_last_chip: tuple[object, Chip | None] = (None, None)
 
 
 def _build_chip(p: ParamSet) -> Chip:
@@ -341,6 +358,8 @@ def clear_caches() -> None:
     """Forget every memoised chip, buffer and mapping (tests; a long process that wants memory back)."""
     for cache in (_chips, _parts, _buffers, _mappings, _counts, _arithmetics):
         cache.clear()
+    global _last_chip
+    _last_chip = (None, None)
 
 
 def map_model(graph: OpGraph, p: ParamSet, c: Chip, sched: Schedule) -> ModelMapping:
@@ -780,12 +799,14 @@ def stages_of(graph: OpGraph, p: ParamSet) -> tuple[_Ctx, dict[str, Stage]]:
     every point with the same graph, chip and mapping parameters (only the softmax's is
     built per call, and its schedule fills in its timing)."""
     plan = rules.plan(graph)  # Unsupported for an op without a rule
-    ckey = p.values_of(_CHIP_KEYS)
-    c = _chips.get(ckey, lambda: _build_chip(p))
+    c = chip(p)
     sched = schedule_of(p)
-    # the placement depends on the graph, the chip and these parameters only
-    mkey = (graph, ckey, sched.name, *p.values_of(_MAPPING_KEYS))
+    # the placement depends on the graph, the chip and these parameters only; the chip by
+    # its identity (chips are memoised: hashing its 89 parameters per point costs more)
+    mkey = (id(c), graph, sched.name, *p.values_of(_MAPPING_KEYS))
     mapping, shared = _mappings.get(mkey, lambda: (map_model(graph, p, c, sched), {}))
+    if mapping.base_chip is not c:  # the id of a chip forgotten since: a new mapping
+        mapping, shared = _mappings.put(mkey, (map_model(graph, p, c, sched), {}))
     lut = p.b("lut_exp")
     exp = shared.get(("exp", lut))
     if exp is None:
