@@ -121,6 +121,17 @@ class Macro(_Composite):
     def mvm_energy(self, input_bits: int, active_arrays: int | None = None) -> MvmEnergy:
         """Energy of one MVM over ``active_arrays`` arrays (default: all of the macro's)."""
         n = self.arrays if active_arrays is None else active_arrays
+        # kept with the macro (a model asks for a few widths, per product of every mapping)
+        memo = self.__dict__.get("_mvm_energies")
+        if memo is None:
+            memo = self.__dict__["_mvm_energies"] = {}
+        key = (type(input_bits), input_bits, type(n), n)
+        e = memo.get(key)
+        if e is None:
+            e = memo[key] = self._mvm_energy(input_bits, n)
+        return e
+
+    def _mvm_energy(self, input_bits: int, n: int) -> MvmEnergy:
         steps = self.mvm_steps(input_bits)
         rows, cols = self.array.rows, self.array.cols
         return MvmEnergy(

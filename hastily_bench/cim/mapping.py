@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..errors import UsageError
 from .chip import Chip
@@ -50,11 +51,18 @@ class MatrixMapping:
 def map_matrix(k: int, n: int, value_bits: int, array: CellArray, arrays_per_macro: int,
                *, pack: bool = False) -> MatrixMapping:
     """Arrays and macros holding a ``k x n`` matrix of ``value_bits``-bit values."""
+    return _map_matrix(k, n, value_bits, array.rows, array.cols, array.slices(value_bits), arrays_per_macro, pack)
+
+
+@lru_cache(maxsize=4096, typed=True)  # typed: a float or bool count is not an int's entry
+def _map_matrix(k: int, n: int, value_bits: int, rows: int, cols: int, slices: int, arrays_per_macro: int,
+                pack: bool) -> MatrixMapping:
+    """:func:`map_matrix` on the array's shape (a sweep maps the same few matrices on
+    thousands of chips that differ elsewhere)."""
     for name, v in (("k", k), ("n", n), ("value_bits", value_bits), ("arrays_per_macro", arrays_per_macro)):
         if v < 1:
             raise UsageError(f"{name} must be at least 1, got {v}")
-    slices = array.slices(value_bits)
-    rb, cb = _ceil_div(k, array.rows), _ceil_div(n, array.cols)
+    rb, cb = _ceil_div(k, rows), _ceil_div(n, cols)
     arrays = rb * cb * slices
     macros = _ceil_div(arrays, arrays_per_macro) if pack else rb * cb * _ceil_div(slices, arrays_per_macro)
     return MatrixMapping(k, n, value_bits, slices, rb, cb, arrays, macros)
