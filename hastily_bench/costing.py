@@ -123,6 +123,9 @@ def default_category(op: Op) -> str:
     return "vector"
 
 
+_CATEGORY_SET = frozenset(CATEGORIES)
+
+
 @dataclass
 class EstimateBuilder:
     """Collects per-op costs, static energy, facts and notes into an :class:`Estimate`."""
@@ -139,7 +142,7 @@ class EstimateBuilder:
             name, cat = op.name, category or default_category(op)
         else:
             name, cat = op, category or "overhead"
-        if cat not in CATEGORIES:
+        if not isinstance(cat, str) or cat not in _CATEGORY_SET:
             raise ValueError(f"category {cat!r} is not one of {', '.join(CATEGORIES)}")
         self.breakdown.append(OpCost(name, latency_s, energy_j, cat))
 

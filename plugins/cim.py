@@ -242,14 +242,13 @@ class PipelineSchedule(Schedule):
     def latencies(self, graph: OpGraph, stages: Mapping[str, Stage]) -> dict[str, float]:
         out = dict.fromkeys(stages, 0.0)
         tokens = graph.tokens
-        for seg, repeat in graph.stream_segments():
-            occ = {op.name: stages[op.name].occupancy_s for op in seg}
+        for names, repeat in _segment_names(graph):
+            occ = {n: stages[n].occupancy_s for n in names}
             stage = max(occ.values())
             # the first token walks the whole chain; the others follow one stage apart
             stream = (tokens - 1) * stage
             total = sum(occ.values()) or 1.0
-            for op in seg:
-                n = op.name
+            for n in names:
                 out[n] += repeat * (stream * occ[n] / total + occ[n] + stages[n].fill_s)
         return out
 
@@ -312,6 +311,21 @@ class MatrixSchedule(Schedule):
         stage.facts.update(scores_bytes=total, scores_offchip_bytes=offchip,
                            scores_stream_s=t_gb + t_spill, softmax_memory_row_s=t_mem_row)
         return stage
+
+
+def _segment_names(graph: OpGraph) -> tuple[tuple[tuple[str, ...], int], ...]:
+    """``graph.stream_segments()`` by op name (kept per graph: every point asks)."""
+    kept = _SEGMENTS.get(id(graph))
+    if kept is not None and kept[0] is graph:
+        return kept[1]
+    names = tuple((tuple(op.name for op in seg), repeat) for seg, repeat in graph.stream_segments())
+    if len(_SEGMENTS) >= 256:
+        _SEGMENTS.clear()
+    _SEGMENTS[id(graph)] = (graph, names)  # (the entry holds the graph: its id is not reused)
+    return names
+
+
+_SEGMENTS: dict[int, tuple[OpGraph, tuple[tuple[tuple[str, ...], int], ...]]] = {}
 
 
 #: The schedules by preset name; the ``schedule`` parameter chooses one.

@@ -559,6 +559,7 @@ class ExpRoutine:
         return s
 
 
+@lru_cache(maxsize=256, typed=True)  # (every estimate with the table reports it)
 def exp_table_max_rel_error(entries: int, residual: str = "none") -> float:
     """Worst relative error of ``2^f`` from a table of ``2^(d / entries)`` (before rounding).
 
