@@ -256,28 +256,32 @@ class FrontAccumulator:
     """The running front of a sweep: merge chunk fronts as they arrive.
 
     Memory is the size of the front, not of the sweep. Merging checks the new
-    points against the front and the front against the new points only.
+    points against the front and the front against the new points only: in Python
+    while the front is small (the parent then never imports numpy, 0.15 s of CPU taken
+    from the workers), vectorised once it is large.
     """
 
     def __init__(self, objectives: Sequence[Objective]) -> None:
         self.objectives = tuple(objectives)
-        self._groups: dict[tuple[str, int, int], tuple[list[FrontPoint], np.ndarray]] = {}
+        self._groups: dict[tuple[str, int, int], tuple[list[FrontPoint], list[tuple[float, ...]]]] = {}
 
     def add(self, points: Sequence[FrontPoint]) -> None:
-        import numpy as np
-
         by_group: dict[tuple[str, int, int], list[FrontPoint]] = {}
         for p in points:
             by_group.setdefault(p.group(), []).append(p)
-        m = len(self.objectives)
         for g, new in by_group.items():
-            old, old_v = self._groups.get(g, ([], np.empty((0, m))))
-            new_v = np.array([_minimised(p, self.objectives) for p in new], dtype=float).reshape(-1, m)
-            keep_new = ~dominated_by(np.vstack([old_v, new_v]), new_v)
-            keep_old = ~dominated_by(new_v, old_v)
-            members = [p for p, k in zip(old, keep_old, strict=True) if k] + \
-                      [p for p, k in zip(new, keep_new, strict=True) if k]
-            self._groups[g] = (members, np.vstack([old_v[keep_old], new_v[keep_new]]))
+            old, old_v = self._groups.get(g, ([], []))
+            members = old + new
+            vectors = old_v + [_minimised(p, self.objectives) for p in new]
+            # the old points are a front: the front of old and new is what the merge keeps
+            kept = small_front_indices(vectors)
+            if kept is None:
+                import numpy as np
+
+                m = len(self.objectives)
+                arr = np.array(vectors, dtype=float).reshape(-1, m)
+                kept = [int(i) for i in np.flatnonzero(~dominated_by(arr, arr))]
+            self._groups[g] = ([members[i] for i in kept], [vectors[i] for i in kept])
 
     def points(self) -> list[FrontPoint]:
         return sorted((p for members, _ in self._groups.values() for p in members),
