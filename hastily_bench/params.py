@@ -443,7 +443,7 @@ class ParamSet(Mapping[str, Param]):
         """Short stable hash of the values (and ``extra``, e.g. plugin version)."""
         # == json.dumps([self.as_dict(), extra], sort_keys=True, separators=(",", ":")), built
         # from the cached value fragments (a sweep changes a few values per point)
-        blob = f"[{{{self._joined('sorted')}}},{json.dumps(extra)}]"
+        blob = f"[{{{self._joined('sorted')}}},{_extra_json(extra)}]"
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -480,6 +480,12 @@ def _rebuild_param_set(params: dict[str, Param], frags: dict[str, str] | None) -
     out._swapped = ()
     out._segs = None
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _extra_json(extra: str) -> str:
+    """``json.dumps(extra)`` (every point's digest hashes its plugin's version)."""
+    return json.dumps(extra)
 
 
 @functools.lru_cache(maxsize=4096)
