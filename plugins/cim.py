@@ -168,6 +168,9 @@ _chips: _KeyedCache[Chip] = _KeyedCache(4096)
 _PART_KEYS: dict[type[Component], tuple[str, ...]] = {
     k: tuple(sorted(k.param_keys())) for k in Chip.COMPONENTS}
 _parts: _KeyedCache[Component] = _KeyedCache(4096)
+#: Where each component's names lie in ``_CHIP_KEYS``.
+_PART_PLACES: dict[type[Component], tuple[int, ...]] = {
+    k: tuple(_CHIP_KEYS.index(n) for n in names) for k, names in _PART_KEYS.items()}
 
 
 def chip(p: ParamSet) -> Chip:
@@ -179,7 +182,7 @@ def chip(p: ParamSet) -> Chip:
     last = _last_chip  # (one read: another thread may replace it meanwhile)
     if ckey is last[0] and last[1] is not None:  # check_params and the estimate ask for the same chip
         return last[1]
-    c = _chips.get(ckey, lambda: _build_chip(p))
+    c = _chips.get(ckey, lambda: _build_chip(p, ckey))
     _last_chip = (ckey, c)
     return c
 
@@ -187,11 +190,12 @@ def chip(p: ParamSet) -> Chip:
 _last_chip: tuple[object, Chip | None] = (None, None)
 
 
-def _build_chip(p: ParamSet) -> Chip:
+def _build_chip(p: ParamSet, ckey: tuple[object, ...]) -> Chip:
     """A new chip of shared components: a sweep axis changes few of them (an ADC is the
-    same whatever the clock or the VFU), and a component keeps what it computed once."""
+    same whatever the clock or the VFU), and a component keeps what it computed once.
+    ``ckey`` holds the values of ``_CHIP_KEYS``: a component's key is picked from it."""
     def part(k: type[C]) -> C:
-        return _parts.get((k, *p.values_of(_PART_KEYS[k])), lambda: k.from_params(p))  # type: ignore[attr-defined, return-value]
+        return _parts.get((k, *[ckey[i] for i in _PART_PLACES[k]]), lambda: k.from_params(p))  # type: ignore[attr-defined, return-value]
     return Chip.from_params(p, part=part)
 
 
