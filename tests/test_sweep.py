@@ -444,3 +444,22 @@ def test_json_line_keys_with_percent_signs() -> None:
                    latency_s=1.0, energy_j=0.5, tops=1.0, arithmetic="%", breakdown=(OpCost("o%s", 1.0, 0.5, "matmul"),),
                    params={"k%": 1}, params_hash="h", extra=extra, notes=("50%",))
         assert _json_line(r, None) == _encode(r.to_dict())
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=st.integers(0, 5000), total=st.integers(0, 6000), size=st.integers(1, 700), taper=st.integers(0, 8))
+def test_chunks_cover_the_points_once_in_order(start: int, total: int, size: int, taper: int) -> None:
+    """Chunks are contiguous from ``start`` to ``total``; none is over ``size`` points, and a
+    tapered tail keeps chunks of at least 64 points (or what is left)."""
+    from hastily_bench.sweep.runner import _chunks
+
+    chunks = list(_chunks(start, total, size, taper))
+    if start >= total:
+        assert chunks == []
+        return
+    assert chunks[0][0] == start and chunks[-1][1] == total
+    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:], strict=False))
+    assert all(0 < stop - s <= size for s, stop in chunks)
+    assert all(stop - s >= min(size, 64) for s, stop in chunks[:-1])
+    if not taper:
+        assert all(stop - s == size for s, stop in chunks[:-1])

@@ -209,9 +209,17 @@ class SweepOutcome:
     summary_doc: dict[str, Any]
 
 
-def _chunks(start: int, total: int, size: int) -> Iterator[tuple[int, int]]:
-    for s in range(start, total, size):
-        yield s, min(total, s + size)
+def _chunks(start: int, total: int, size: int, taper: int = 0) -> Iterator[tuple[int, int]]:
+    """Chunks of ``size`` points; with ``taper`` workers, the last ones shrink (down to 64
+    points) so that no worker waits long for another's last chunk."""
+    s = start
+    while s < total:
+        n = size
+        left = total - s
+        if taper and left < 2 * taper * size:
+            n = min(size, max(64, -(-left // (2 * taper))))
+        yield s, min(total, s + n)
+        s += n
 
 
 def _check_resume(output: Path, summary: Path, spec: SweepSpec, ev: Evaluator,
@@ -500,7 +508,8 @@ def _write_rows(ex: Executor, spec: SweepSpec, output: Path, summary: Path, stat
         if progress is not None:
             progress(state.done, spec.total)
         try:
-            for start, stop in _chunks(state.done, spec.total, size):
+            # the default chunks taper at the end; a chunk size given is kept throughout
+            for start, stop in _chunks(state.done, spec.total, size, 0 if chunk_size else ex.workers):
                 while len(inflight) >= window and not signals[0]:
                     collect()
                 if signals[0]:
