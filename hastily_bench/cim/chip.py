@@ -263,16 +263,16 @@ class Chip(_Composite):
         """The same chip with ``tiles`` tiles (a scaled chip)."""
         return replace(self, tiles=tiles)
 
-    # shortcuts to the parts
-    @property
+    # shortcuts to the parts (kept in the instance: models read them a hundred times a design)
+    @cached_property
     def core(self) -> Core:
         return self.tile.core
 
-    @property
+    @cached_property
     def macro(self) -> Macro:
         return self.tile.core.macro
 
-    @property
+    @cached_property
     def array(self) -> CellArray:
         return self.tile.core.macro.array
 
