@@ -142,7 +142,7 @@ class EstimateBuilder:
             name, cat = op.name, category or default_category(op)
         else:
             name, cat = op, category or "overhead"
-        if not isinstance(cat, str) or cat not in _CATEGORY_SET:
+        if not (isinstance(cat, str) and cat in _CATEGORY_SET) and cat not in CATEGORIES:
             raise ValueError(f"category {cat!r} is not one of {', '.join(CATEGORIES)}")
         self.breakdown.append(OpCost(name, latency_s, energy_j, cat))
 

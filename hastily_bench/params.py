@@ -293,6 +293,8 @@ class ParamSet(Mapping[str, Param]):
         key = (id(names), swapped, "places")  # (the entry holds the names: see values_of)
         kept = segs.get(key)
         if kept is None or kept[0] is not names:
+            if len(segs) >= 256:  # a caller that builds its names per call must not grow it
+                segs.clear()
             where = set(swapped)
             kept = segs[key] = (names, tuple((n, i) for i, n in enumerate(names) if n in where))
         return kept[1]
@@ -386,6 +388,8 @@ class ParamSet(Mapping[str, Param]):
         key = (swapped, order)
         hit = segs.get(key)
         if hit is None:
+            if len(segs) >= 256:
+                segs.clear()
             frags = self.values_json()
             keys = list(frags) if order == "definition" else self._sorted or sorted(frags)
             where = set(swapped)

@@ -264,7 +264,7 @@ def _json_line(r: Result, params_json: str | None) -> str:
     heads = _ENTRY_HEADS
     parts = []
     for c in r.breakdown:
-        head = heads.get((c.op, c.category)) if type(c.op) is str else None
+        head = heads.get((c.op, c.category)) if type(c.op) is str and type(c.category) is str else None
         lat, en = c.latency_s, c.energy_j
         parts.append(f'{head or _entry_head(c.op, c.category)}'
                      f'{(ft.get(lat) if type(lat) is float else None) or _jv(lat)},"energy_j":'

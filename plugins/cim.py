@@ -376,6 +376,7 @@ def clear_caches() -> None:
     """Forget every memoised chip, buffer and mapping (tests; a long process that wants memory back)."""
     for cache in (_chips, _parts, _buffers, _mappings, _counts, _arithmetics):
         cache.clear()
+    _SEGMENTS.clear()
     global _last_chip
     _last_chip = (None, None)
 

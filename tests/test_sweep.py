@@ -463,3 +463,33 @@ def test_chunks_cover_the_points_once_in_order(start: int, total: int, size: int
     assert all(stop - s >= min(size, 64) for s, stop in chunks[:-1])
     if not taper:
         assert all(stop - s == size for s, stop in chunks[:-1])
+
+
+def test_large_fronts_take_the_vectorised_path_and_agree() -> None:
+    """A front past the Python limit (here every point is on it) falls back to numpy, in a
+    chunk and in the running front, with the same points as the exact front."""
+    from hastily_bench.sweep.pareto import Objective
+
+    vs = [(float(i), float(-i), float(i % 7)) for i in range(300)]  # all non-dominated
+    assert small_front_indices(vs) is None  # beyond the default limit
+    assert front_indices(vs) == list(range(300))
+    objs = [Objective("a", False), Objective("b", False), Objective("c", False)]
+    points = [FrontPoint(i, "w", "x", 1, 1, {}, v, "") for i, v in enumerate(vs)]
+    points += [FrontPoint(300 + i, "w", "x", 1, 1, {}, (v[0] + 0.5, v[1] + 0.5, v[2] + 1), "")
+               for i, v in enumerate(vs[:40])]  # dominated by their originals
+    acc = FrontAccumulator(objs)
+    for s in range(0, len(points), 37):
+        acc.add(points[s:s + 37])
+    assert [p.index for p in acc.points()] == list(range(300))
+
+
+def test_fronts_compare_large_integers_as_floats() -> None:
+    """Objectives may be integers beyond 2^53: every path compares them as float64, as the
+    vectorised mask does, whatever the size of the front."""
+    from hastily_bench.sweep.pareto import Objective, merge_fronts
+
+    objs = [Objective("a", False), Objective("b", False)]
+    pts = [FrontPoint(0, "w", "x", 1, 1, {}, (2**53 + 1, 5.0), ""), FrontPoint(1, "w", "x", 1, 1, {}, (2**53, 5.0), "")]
+    acc = FrontAccumulator(objs)
+    acc.add(pts)
+    assert [p.index for p in acc.points()] == [p.index for p in merge_fronts(pts, objs)] == [0, 1]

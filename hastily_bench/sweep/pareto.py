@@ -128,9 +128,10 @@ def front_indices(vectors: Sequence[Sequence[float]]) -> list[int]:
     return kept
 
 
-def small_front_indices(vectors: Sequence[Sequence[float]], *, limit: int | None = 256) -> list[int] | None:
-    """:func:`front_indices`, or None once the front outgrows ``limit`` vectors (the cost
-    is vectors x front in Python: :func:`front_mask` is the tool for a large front).
+def small_front_indices(vectors: Sequence[Sequence[float]], *, limit: int | None = 64) -> list[int] | None:
+    """:func:`front_indices`, or None once the front outgrows ``limit`` vectors or the
+    comparisons outgrow a budget of a few per vector (the cost is vectors x front in Python:
+    :func:`front_mask` is the tool for a large front).
 
     A vector with a NaN neither dominates nor is dominated (every comparison with NaN is
     false): it is kept, and left out of the sort (NaN has no order)."""
@@ -138,20 +139,29 @@ def small_front_indices(vectors: Sequence[Sequence[float]], *, limit: int | None
     ordered: list[int] = []
     for i, v in enumerate(vectors):
         (kept if any(x != x for x in v) else ordered).append(i)
+    if limit is not None and len(kept) > limit:
+        return None
+    budget = None if limit is None else 8 * len(vectors) + 1024
     order = sorted(ordered, key=lambda i: tuple(vectors[i]))
     front: list[tuple[float, ...]] = []  # the kept vectors without NaN (the only dominators)
     for i in order:
         v = tuple(vectors[i])
+        asked = len(front)
         for j, w in enumerate(front):
             # w <= v everywhere and w != v: w dominates v (no NaN here; -0.0 == 0.0 as < has it)
             if w != v and all([a <= b for a, b in zip(w, v, strict=True)]):
                 if j:  # the next vectors are likely dominated by the same one: ask it first
                     front[0], front[j] = w, front[0]
+                asked = j + 1
                 break
         else:
             kept.append(i)
             front.append(v)
             if limit is not None and len(kept) > limit:
+                return None
+        if budget is not None:
+            budget -= asked
+            if budget < 0:
                 return None
     return sorted(kept)
 
@@ -234,7 +244,9 @@ def front_mask(vectors: np.ndarray, *, block: int = 256) -> np.ndarray:
 
 
 def _minimised(p: FrontPoint, objectives: Sequence[Objective]) -> tuple[float, ...]:
-    return tuple(-v if o.maximise else v for o, v in zip(objectives, p.values, strict=True))
+    # as floats: the vectorised mask compares float64, and an integer beyond 2^53 must
+    # compare the same whichever path a merge takes
+    return tuple(-float(v) if o.maximise else float(v) for o, v in zip(objectives, p.values, strict=True))
 
 
 def merge_fronts(points: Sequence[FrontPoint], objectives: Sequence[Objective]) -> list[FrontPoint]:
@@ -271,17 +283,24 @@ class FrontAccumulator:
             by_group.setdefault(p.group(), []).append(p)
         for g, new in by_group.items():
             old, old_v = self._groups.get(g, ([], []))
-            members = old + new
-            vectors = old_v + [_minimised(p, self.objectives) for p in new]
+            new_v = [_minimised(p, self.objectives) for p in new]
             # the old points are a front: the front of old and new is what the merge keeps
-            kept = small_front_indices(vectors)
-            if kept is None:
-                import numpy as np
+            kept = small_front_indices(old_v + new_v) if len(old_v) <= 64 else None
+            if kept is not None:
+                members, vectors = old + new, old_v + new_v
+                self._groups[g] = ([members[i] for i in kept], [vectors[i] for i in kept])
+                continue
+            import numpy as np
 
-                m = len(self.objectives)
-                arr = np.array(vectors, dtype=float).reshape(-1, m)
-                kept = [int(i) for i in np.flatnonzero(~dominated_by(arr, arr))]
-            self._groups[g] = ([members[i] for i in kept], [vectors[i] for i in kept])
+            # a large front: the new points against all, the old against the new only
+            m = len(self.objectives)
+            old_a = np.array(old_v, dtype=float).reshape(-1, m)
+            new_a = np.array(new_v, dtype=float).reshape(-1, m)
+            keep_new = ~dominated_by(np.vstack([old_a, new_a]), new_a)
+            keep_old = ~dominated_by(new_a, old_a)
+            self._groups[g] = (
+                [p for p, k in zip(old, keep_old, strict=True) if k] + [p for p, k in zip(new, keep_new, strict=True) if k],
+                [v for v, k in zip(old_v, keep_old, strict=True) if k] + [v for v, k in zip(new_v, keep_new, strict=True) if k])
 
     def points(self) -> list[FrontPoint]:
         return sorted((p for members, _ in self._groups.values() for p in members),
