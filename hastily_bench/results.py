@@ -197,7 +197,7 @@ def _jv(v: object) -> str:
         if v - v == 0.0:  # finite (inf - inf and nan - nan are nan)
             text = float.__repr__(v)
             if v:  # 0.0 and -0.0 are one key but two texts
-                if len(_FLOAT_TEXT) >= 1 << 13:
+                if len(_FLOAT_TEXT) >= 1 << 16:
                     _FLOAT_TEXT.clear()
                 _FLOAT_TEXT[v] = text
             return text
