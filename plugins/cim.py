@@ -151,13 +151,6 @@ class _KeyedCache(Generic[T]):
             v = self._values[key] = make()
         return v
 
-    def put(self, key: tuple[object, ...], value: T) -> T:
-        """Keep ``value`` for ``key`` (in place of what was kept)."""
-        if len(self._values) >= self.size:
-            self._values.clear()
-        self._values[key] = value
-        return value
-
     def clear(self) -> None:
         self._values.clear()
 
@@ -246,7 +239,7 @@ class PipelineSchedule(Schedule):
     def latencies(self, graph: OpGraph, stages: Mapping[str, Stage]) -> dict[str, float]:
         out = dict.fromkeys(stages, 0.0)
         tokens = graph.tokens
-        for names, repeat in _segment_names(graph):
+        for names, repeat in graph.stream_segment_names:
             occ = {n: stages[n].occupancy_s for n in names}
             stage = max(occ.values())
             # the first token walks the whole chain; the others follow one stage apart
@@ -317,21 +310,6 @@ class MatrixSchedule(Schedule):
         return stage
 
 
-def _segment_names(graph: OpGraph) -> tuple[tuple[tuple[str, ...], int], ...]:
-    """``graph.stream_segments()`` by op name (kept per graph: every point asks)."""
-    kept = _SEGMENTS.get(id(graph))
-    if kept is not None and kept[0] is graph:
-        return kept[1]
-    names = tuple((tuple(op.name for op in seg), repeat) for seg, repeat in graph.stream_segments())
-    if len(_SEGMENTS) >= 256:
-        _SEGMENTS.clear()
-    _SEGMENTS[id(graph)] = (graph, names)  # (the entry holds the graph: its id is not reused)
-    return names
-
-
-_SEGMENTS: dict[int, tuple[OpGraph, tuple[tuple[tuple[str, ...], int], ...]]] = {}
-
-
 #: The schedules by preset name; the ``schedule`` parameter chooses one.
 SCHEDULES: dict[str, Schedule] = {s.name: s for s in (PipelineSchedule(), MatrixSchedule())}
 
@@ -376,7 +354,6 @@ def clear_caches() -> None:
     """Forget every memoised chip, buffer and mapping (tests; a long process that wants memory back)."""
     for cache in (_chips, _parts, _buffers, _mappings, _counts, _arithmetics):
         cache.clear()
-    _SEGMENTS.clear()
     global _last_chip
     _last_chip = (None, None)
 
@@ -823,9 +800,8 @@ def stages_of(graph: OpGraph, p: ParamSet) -> tuple[_Ctx, dict[str, Stage]]:
     # the placement depends on the graph, the chip and these parameters only; the chip by
     # its identity (chips are memoised: hashing its 89 parameters per point costs more)
     mkey = (id(c), graph, sched.name, *p.values_of(_MAPPING_KEYS))
+    # (an entry's mapping holds its chip, so that id is not reused while the entry lives)
     mapping, shared = _mappings.get(mkey, lambda: (map_model(graph, p, c, sched), {}))
-    if mapping.base_chip is not c:  # the id of a chip forgotten since: a new mapping
-        mapping, shared = _mappings.put(mkey, (map_model(graph, p, c, sched), {}))
     lut = p.b("lut_exp")
     exp = shared.get(("exp", lut))
     if exp is None:

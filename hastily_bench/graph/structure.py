@@ -174,6 +174,12 @@ class OpGraph:
         return list(self._segments)
 
     @cached_property
+    def stream_segment_names(self) -> tuple[tuple[tuple[str, ...], int], ...]:
+        """:meth:`stream_segments` by op name, as ``((names, repeat), ...)`` (kept: a
+        pipelined model walks it for every design point)."""
+        return tuple((tuple(op.name for op in seg), repeat) for seg, repeat in self._segments)
+
+    @cached_property
     def _segments(self) -> tuple[tuple[tuple[Op, ...], int], ...]:
         ops, n = self.layer_ops, self.layers
         b = self.barrier_index()
