@@ -9,12 +9,14 @@ Plugin authors import from here only (the built-in plugins do too)::
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime as _dt
 import os
 import platform
 import subprocess
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -211,6 +213,41 @@ def arithmetic_label(reg: RegisteredAccelerator, params: ParamSet) -> str:
         return f"error: {_fault_text(exc)}"
 
 
+def portable_traceback(exc: BaseException) -> str:
+    """``exc``'s traceback as Python prints it, each file named by its module
+    (``hastily_bench/plugins/cim.py``, not the install's absolute path), so a row is the same
+    bytes whichever machine, virtual environment, install mode or worker ran the point. A
+    file of no loaded module is named from the ``sys.path`` entry that holds it, else in
+    full."""
+    import traceback
+
+    modules: dict[str, str] = {}
+    for name, mod in list(sys.modules.items()):
+        f = getattr(mod, "__file__", None)
+        if isinstance(f, str) and f.endswith(".py"):
+            tail = "/__init__.py" if os.path.basename(f) == "__init__.py" else ".py"
+            modules[os.path.abspath(f)] = name.replace(".", "/") + tail
+    roots = sorted({os.path.join(os.path.abspath(e), "") for e in sys.path if isinstance(e, str)},
+                   key=len, reverse=True)
+    te = traceback.TracebackException.from_exception(exc)
+    seen: set[int] = set()
+    todo = [te]
+    while todo:
+        t = todo.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        for frame in t.stack:
+            name = os.path.abspath(frame.filename) if frame.filename else ""
+            root = next((r for r in roots if name.startswith(r)), None)
+            if name in modules:
+                frame.filename = modules[name]
+            elif root is not None:
+                frame.filename = name[len(root):].replace(os.sep, "/")
+        todo += [x for x in (t.__cause__, t.__context__, *(t.exceptions or ())) if x is not None]
+    return "".join(te.format()).rstrip()
+
+
 def _fault_text(exc: BaseException) -> str:
     text = exception_text(exc)
     if isinstance(exc, PluginError):
@@ -255,9 +292,7 @@ def estimate_point(
         sep = ": " if isinstance(exc, PluginError) else " "
         text = f"{info.label}{sep}{_fault_text(exc)}"
         if debug_enabled():
-            import traceback
-
-            text += "\n" + "".join(traceback.format_exception(exc)).rstrip()
+            text += "\n" + portable_traceback(exc)
         return failed_result(status="error", error=text, **common)  # type: ignore[arg-type]
     if numerics == "off":
         return result
@@ -285,9 +320,29 @@ def set_debug(on: bool) -> None:
     _debug = on
 
 
+#: Set by :func:`debug_as` (per thread and task): overrides the flag and the environment.
+_debug_as: contextvars.ContextVar[bool | None] = contextvars.ContextVar("hastily_debug_as", default=None)
+
+
 def debug_enabled() -> bool:
-    """``--debug`` was given, or ``HASTILY_DEBUG`` is set to a true value (1, true, yes, on)."""
+    """``--debug`` was given, or ``HASTILY_DEBUG`` is set to a true value (1, true, yes, on);
+    inside :func:`debug_as`, exactly what it was given."""
+    forced = _debug_as.get()
+    if forced is not None:
+        return forced
     return _debug or os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+@contextlib.contextmanager
+def debug_as(on: bool) -> Iterator[None]:
+    """Keep plugins' tracebacks in error rows exactly when ``on``, whatever this process's
+    flag and environment: a sweep's worker (a fork server's child, a Dask worker on
+    another machine) writes the rows the command that started the sweep asked for."""
+    token = _debug_as.set(on)
+    try:
+        yield
+    finally:
+        _debug_as.reset(token)
 
 
 def default_baseline(host: PluginHost, accelerators: Sequence[str]) -> str | None:

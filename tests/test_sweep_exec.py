@@ -152,6 +152,35 @@ def test_dask_local_cluster_writes_identical_rows(small, tmp_path: Path) -> None
     assert [p.index for p in one.front] == [p.index for p in dask.front]
 
 
+def test_debug_rows_are_the_commands_on_every_executor(host, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """--debug keeps a plugin's traceback in its error row. The workers write the rows the
+    command asked for: a Dask worker (or a fork server's child) has its own flag and
+    environment, and once wrote the row without the traceback; and a worker elsewhere has its
+    own install path, which the traceback does not name."""
+    pytest.importorskip("distributed", reason="needs the dask extra (part of the test extra)")
+    from hastily_bench import api
+    from hastily_bench.sweep import evaluate_chunk
+
+    spec, ev = prepare(host, workloads=["bert-tiny"], accelerators=["hastily"], seq_lens=[128],
+                       grid=["hastily.array_lut_entries=0,128"])  # 0 with lut_exp: an error row
+    monkeypatch.setattr(api, "_debug", True)
+    run_sweep(spec, ev, output=tmp_path / "j1.jsonl", jobs=1)
+    dask = run_sweep(spec, ev, output=tmp_path / "dask.jsonl", executor="dask", jobs=2, chunk_size=1)
+    rows = (tmp_path / "j1.jsonl").read_bytes()
+    assert dask.counts["error"] == 1 and b"Traceback (most recent call last)" in rows
+    assert (tmp_path / "dask.jsonl").read_bytes() == rows
+    # files are named by module, not by where this install put them
+    assert b'File \\"hastily_bench/plugins/cim.py\\"' in rows
+    assert os.path.dirname(api.__file__).encode() not in rows
+    # a worker whose own environment asks for tracebacks writes none for a command that did not
+    monkeypatch.setattr(api, "_debug", False)
+    monkeypatch.setenv("HASTILY_DEBUG", "1")
+    assert b"Traceback" not in evaluate_chunk(spec, 0, spec.total, False).data
+    assert b"Traceback" in evaluate_chunk(spec, 0, spec.total, True).data
+    assert api.debug_enabled()  # the task's setting ends with the task
+
+
 def _cli(*args: str, **kw) -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
     env = {**os.environ, "HASTILY_DISABLE_PLUGIN_AUTOLOAD": "1"}
     # not from the repository root: there `-m` would import the source tree, not the

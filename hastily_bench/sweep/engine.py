@@ -22,6 +22,7 @@ from ..api import (
     PluginHost,
     build_graph,
     configured_accelerator,
+    debug_as,
     estimate_point,
     parse_overrides,
 )
@@ -199,14 +200,17 @@ def adopt(spec: SweepSpec, evaluator: Evaluator) -> None:
     _EVALUATORS[_evaluator_key(spec)] = evaluator
 
 
-def evaluate_chunk(spec: SweepSpec, start: int, stop: int) -> ChunkResult:
-    """Task function for every executor: a process keeps one evaluator per sweep."""
+def evaluate_chunk(spec: SweepSpec, start: int, stop: int, debug: bool = False) -> ChunkResult:
+    """Task function for every executor: a process keeps one evaluator per sweep.
+    ``debug``: the sweeping command's :func:`~hastily_bench.api.debug_enabled` (the worker's
+    own flag and environment may differ; the rows must not)."""
     key = _evaluator_key(spec)
     ev = _EVALUATORS.get(key)
     if ev is None:
         _EVALUATORS.clear()  # one sweep at a time per worker: bounded memory
         ev = _EVALUATORS[key] = Evaluator(spec)
-    return ev.run_chunk(start, stop)
+    with debug_as(debug):
+        return ev.run_chunk(start, stop)
 
 
 #: File descriptors of the parent that a forked worker closes at once (the lock on the rows

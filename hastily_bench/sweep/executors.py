@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
+from ..api import debug_enabled
 from ..errors import UsageError
 from ..host import IN_PROCESS
 from .engine import ChunkResult, Evaluator, adopt, evaluate_chunk, ignore_sigint, worker_signals
@@ -88,6 +89,7 @@ class LocalExecutor:
     def __init__(self, spec: SweepSpec, jobs: int, evaluator: Evaluator | None = None) -> None:
         self.workers = jobs
         self._spec = spec
+        self._debug = debug_enabled()  # the workers' own flag may differ (a fork server's)
         ctx: Any
         methods = multiprocessing.get_all_start_methods()
         if evaluator is not None and sys.platform == "linux" and "fork" in methods and _single_threaded():
@@ -114,7 +116,7 @@ class LocalExecutor:
             self._close_result_writer()
 
     def submit(self, start: int, stop: int) -> cf.Future[ChunkResult]:
-        fut = self._pool.submit(evaluate_chunk, self._spec, start, stop)
+        fut = self._pool.submit(evaluate_chunk, self._spec, start, stop, self._debug)
         self._close_result_writer()
         return fut
 
@@ -183,6 +185,7 @@ class DaskExecutor:
         self._cluster: Any = None
         self._client: Any = None
         self._closed = False
+        self._debug = debug_enabled()  # a worker's own environment may differ
         try:
             with _sigint_deferred():  # a Ctrl-C meanwhile stops the sweep once this is done
                 self._connect(spec, jobs, scheduler, Client, LocalCluster)
@@ -213,7 +216,7 @@ class DaskExecutor:
         [self._spec] = self._client.scatter([spec], broadcast=True)
 
     def submit(self, start: int, stop: int) -> Any:
-        return self._client.submit(evaluate_chunk, self._spec, start, stop, pure=False)
+        return self._client.submit(evaluate_chunk, self._spec, start, stop, self._debug, pure=False)
 
     def wait_first(self, futures: Iterable[Any], timeout: float) -> set[Any]:
         from distributed import wait

@@ -239,7 +239,7 @@ def _check_resume(output: Path, summary: Path, spec: SweepSpec, ev: Evaluator,
         expect = json.JSONEncoder(separators=(",", ":")).encode(ev.point(done - 1).to_dict()).encode()
         if last != expect:
             raise UsageError(f"{output}: its last row differs from this sweep's point {done - 1} "
-                             "(a different model version?); use --overwrite")
+                             "(a different model version, or --debug set differently?); use --overwrite")
     same_scoring = (list(doc.get("objectives", [])) == list(objectives)
                     and list(doc.get("constraints", [])) == list(constraints))
     if doc.get("done") == done and same_scoring and isinstance(doc.get("front"), list):
