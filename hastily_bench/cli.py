@@ -800,6 +800,7 @@ def sweep(
     if outcome.status == "interrupted":
         err.print(f"hastily-bench: interrupted after {outcome.done:,} of {outcome.total:,} points; "
                   "run the same command with --resume to continue", soft_wrap=True)
+        _interrupt_told.append(True)
         raise typer.Exit(EXIT_INTERRUPTED)
     if c["error"]:
         raise typer.Exit(EXIT_RESULT_ERRORS)
@@ -902,6 +903,10 @@ def accuracy(
         raise typer.Exit(EXIT_RESULT_ERRORS)
 
 
+#: Set by a command that printed its own line for a Ctrl-C (a sweep: how far it got).
+_interrupt_told: list[bool] = []
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point: one-line errors and documented exit codes."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -912,9 +917,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         # click turns a closed pipe into a bare exit 1 ("a check failed"); the guard raises
         # hio.StdoutPipeClosed instead, which click lets through
         sys.stdout = hio.GuardedStream(sys.stdout)
+    _interrupt_told.clear()
     try:
         with hio.terminate_as_exit():
             code = app(args=args, prog_name="hastily-bench", standalone_mode=False)
+            if code == EXIT_INTERRUPTED and not _interrupt_told:
+                # typer turns a Ctrl-C anywhere in a command into a silent exit 130
+                print("hastily-bench: interrupted", file=sys.stderr)
             sys.stdout.flush()  # a full disk or closed pipe shows here, not at interpreter exit
     except NoArgsIsHelpError as exc:
         print(exc.ctx.get_help() if exc.ctx else str(exc), file=sys.stderr)

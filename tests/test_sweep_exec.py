@@ -181,6 +181,62 @@ def test_debug_rows_are_the_commands_on_every_executor(host, tmp_path: Path,  # 
     assert api.debug_enabled()  # the task's setting ends with the task
 
 
+def test_a_ctrl_c_while_a_cluster_starts_is_an_interruption() -> None:
+    """A Ctrl-C that reached a local Dask cluster's workers as they started made the start
+    fail ("Nanny failed to start"): after a Ctrl-C whatever the start raised is the Ctrl-C."""
+    from hastily_bench.sweep.executors import _sigint_deferred
+
+    with pytest.raises(KeyboardInterrupt), _sigint_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)  # (the handler runs between bytecodes)
+        raise RuntimeError("Nanny failed to start.")
+    with pytest.raises(RuntimeError, match="Nanny"), _sigint_deferred():
+        raise RuntimeError("Nanny failed to start.")  # no Ctrl-C: the failure itself
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_local_cluster_workers_ignore_ctrl_c_from_their_first_import(host) -> None:  # type: ignore[no-untyped-def]
+    """The terminal's Ctrl-C reaches the cluster's workers too: they ignore it from their
+    first import of the package (a handler set later came after a worker importing for a
+    second had died of it, each printing a traceback), and the command itself does not."""
+    pytest.importorskip("distributed", reason="needs the dask extra (part of the test extra)")
+    from hastily_bench import WORKER_IGNORES_SIGINT
+    from hastily_bench.sweep.executors import DaskExecutor
+
+    probe = "import hastily_bench, signal; print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"
+    for value, ignored in (("1", "True"), (None, "False")):
+        env = {k: v for k, v in os.environ.items() if k != WORKER_IGNORES_SIGINT}
+        if value:
+            env[WORKER_IGNORES_SIGINT] = value
+        out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                             cwd=tempfile.gettempdir(), check=True).stdout
+        assert out.strip() == ignored
+    spec, _ = prepare(host, workloads=["bert-tiny"], accelerators=["hastily"], seq_lens=[128],
+                      grid=[f"hastily.{LANES}=8,16"])
+    ex = DaskExecutor(spec, 1, None)
+    try:
+        seen = ex._client.run(lambda: os.environ.get(WORKER_IGNORES_SIGINT))
+        assert list(seen.values()) == ["1"]
+    finally:
+        ex.close(cancel=True)
+    assert WORKER_IGNORES_SIGINT not in os.environ
+
+
+def test_a_ctrl_c_anywhere_in_a_command_is_one_line(cli, monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+                                                    tmp_path: Path) -> None:
+    """typer turns a Ctrl-C into a silent exit 130; the command says it was interrupted."""
+    import hastily_bench.sweep.runner as runner
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "make_executor", interrupted)
+    r = cli("sweep", "bert-tiny", "-a", "hastily", "-l", "128", "-g", f"hastily.{LANES}=8,16",
+            "-o", str(tmp_path / "s.jsonl"), "--top", "0")
+    assert r.code == 130 and r.err == "hastily-bench: interrupted\n", r
+    assert list(tmp_path.iterdir()) == []
+
+
 def _cli(*args: str, **kw) -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
     env = {**os.environ, "HASTILY_DISABLE_PLUGIN_AUTOLOAD": "1"}
     # not from the repository root: there `-m` would import the source tree, not the

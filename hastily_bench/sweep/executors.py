@@ -18,8 +18,9 @@ import threading
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
+from .. import WORKER_IGNORES_SIGINT
 from ..api import debug_enabled
-from ..errors import UsageError
+from ..errors import HastilyError, UsageError
 from ..host import IN_PROCESS
 from .engine import ChunkResult, Evaluator, adopt, evaluate_chunk, ignore_sigint, worker_signals
 from .grid import SweepSpec
@@ -199,15 +200,30 @@ class DaskExecutor:
             if scheduler:
                 self._client = client(scheduler, timeout="10s")
             else:
-                self._cluster = local_cluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                              dashboard_address=":0", silence_logs=40)
+                # the workers ignore Ctrl-C from their first import of hastily_bench on (the
+                # terminal sends it to them too; a worker it killed mid-start printed a
+                # traceback): they inherit this variable, not this process's handler
+                os.environ[WORKER_IGNORES_SIGINT] = "1"
+                try:
+                    self._cluster = local_cluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                                  dashboard_address=":0", silence_logs=40)
+                finally:
+                    os.environ.pop(WORKER_IGNORES_SIGINT, None)
                 self._client = client(self._cluster)
                 # the workers are our processes: Ctrl-C is the command's to handle (a remote
                 # cluster is left alone; the nannies run in this process)
                 self._client.run(ignore_sigint)
         except (OSError, TimeoutError, ValueError, TypeError) as exc:  # unreachable, or not an address
             text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if not scheduler:
+                raise HastilyError(f"--executor dask: the local cluster did not start ({text})") from None
             raise UsageError(f"--scheduler {scheduler}: cannot connect ({text})") from None
+        except RuntimeError as exc:  # distributed: "Nanny failed to start." (a worker died starting)
+            if scheduler:
+                raise
+            cause = exc.__cause__ if exc.__cause__ is not None else exc
+            text = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+            raise HastilyError(f"--executor dask: the local cluster did not start ({text})") from None
         info = self._client.scheduler_info()
         self.workers = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
         where = scheduler or "local cluster"
@@ -254,18 +270,24 @@ def _sigint_deferred() -> Iterator[None]:
     """Hold back Ctrl-C until the block ends, then raise it: what the block does (starting
     or closing a cluster) is never left half done. A SIGINT meanwhile is only recorded
     (a handler, which catches it whichever thread the kernel picks); the main thread only,
-    where handlers can be set."""
+    where handlers can be set. After a Ctrl-C, whatever the block raised is the interruption
+    (a cluster whose workers the Ctrl-C reached fails to start: the user stopped it)."""
     if threading.current_thread() is not threading.main_thread():
         yield  # a library user's worker thread: nothing to hold back
         return
     caught: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    failure: BaseException | None = None
     try:
         yield
+    except BaseException as exc:  # re-raised below, unless it was the Ctrl-C's doing
+        failure = exc
     finally:
         signal.signal(signal.SIGINT, previous)
     if caught:
-        raise KeyboardInterrupt
+        raise KeyboardInterrupt from None
+    if failure is not None:
+        raise failure
 
 
 def _refuse_in_process_accelerators(evaluator: Evaluator | None, workers: str) -> None:
