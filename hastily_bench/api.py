@@ -221,12 +221,7 @@ def portable_traceback(exc: BaseException) -> str:
     full."""
     import traceback
 
-    modules: dict[str, str] = {}
-    for name, mod in list(sys.modules.items()):
-        f = getattr(mod, "__file__", None)
-        if isinstance(f, str) and f.endswith(".py"):
-            tail = "/__init__.py" if os.path.basename(f) == "__init__.py" else ".py"
-            modules[os.path.abspath(f)] = name.replace(".", "/") + tail
+    modules = _module_files()
     roots = sorted({os.path.join(os.path.abspath(e), "") for e in sys.path if isinstance(e, str)},
                    key=len, reverse=True)
     te = traceback.TracebackException.from_exception(exc)
@@ -246,6 +241,25 @@ def portable_traceback(exc: BaseException) -> str:
                 frame.filename = name[len(root):].replace(os.sep, "/")
         todo += [x for x in (t.__cause__, t.__context__, *(t.exceptions or ())) if x is not None]
     return "".join(te.format()).rstrip()
+
+
+_module_files_memo: tuple[int, dict[str, str]] = (-1, {})
+
+
+def _module_files() -> dict[str, str]:
+    """Each loaded module's source file, with the module's name as a path (kept while no
+    module is added: a sweep with --debug formats many tracebacks)."""
+    global _module_files_memo
+    n, files = _module_files_memo
+    if n != len(sys.modules):
+        files = {}
+        for name, mod in list(sys.modules.items()):
+            f = getattr(mod, "__file__", None)
+            if isinstance(f, str) and f.endswith(".py"):
+                tail = "/__init__.py" if os.path.basename(f) == "__init__.py" else ".py"
+                files[os.path.abspath(f)] = name.replace(".", "/") + tail
+        _module_files_memo = (len(sys.modules), files)
+    return files
 
 
 def _fault_text(exc: BaseException) -> str:
