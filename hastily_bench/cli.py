@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from enum import Enum
@@ -25,7 +26,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from . import __version__, api
+from . import WORKER_IGNORES_SIGINT, __version__, api
 from . import io as hio
 from .console import EXIT_INTERRUPTED
 from .errors import HastilyError, PluginError
@@ -918,6 +919,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         # hio.StdoutPipeClosed instead, which click lets through
         sys.stdout = hio.GuardedStream(sys.stdout)
     _interrupt_told.clear()
+    if os.environ.pop(WORKER_IGNORES_SIGINT, None) is not None:
+        # a variable for the workers a sweep starts, found in the command's own environment:
+        # Ctrl-C must still stop the command (and the workers it starts set it themselves)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with hio.terminate_as_exit():
             code = app(args=args, prog_name="hastily-bench", standalone_mode=False)

@@ -235,6 +235,23 @@ def test_a_ctrl_c_anywhere_in_a_command_is_one_line(cli, monkeypatch: pytest.Mon
             "-o", str(tmp_path / "s.jsonl"), "--top", "0")
     assert r.code == 130 and r.err == "hastily-bench: interrupted\n", r
     assert list(tmp_path.iterdir()) == []
+    # the workers' variable in the command's own environment does not make it ignore Ctrl-C
+    from hastily_bench import WORKER_IGNORES_SIGINT
+
+    monkeypatch.setenv(WORKER_IGNORES_SIGINT, "1")
+    monkeypatch.setattr(signal, "signal", _recording := _RecordingSignal(signal.signal))
+    cli("accelerators")
+    assert (signal.SIGINT, signal.default_int_handler) in _recording.calls
+    assert WORKER_IGNORES_SIGINT not in os.environ
+
+
+class _RecordingSignal:
+    def __init__(self, real):  # type: ignore[no-untyped-def]
+        self.real, self.calls = real, []
+
+    def __call__(self, signum, handler):  # type: ignore[no-untyped-def]
+        self.calls.append((signum, handler))
+        return self.real(signum, handler)
 
 
 def _cli(*args: str, **kw) -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
