@@ -107,6 +107,98 @@ def test_in_process_accelerators_are_refused_where_workers_load_plugins(tmp_path
     assert run_sweep(spec, ev, output=tmp_path / "s.jsonl", jobs=1).done == 3
 
 
+def _host_with(name: str, estimate_wrapper):  # type: ignore[no-untyped-def]
+    """A host with an in-process copy of the built-in CIM accelerator whose estimate is
+    ``estimate_wrapper(the real estimate)``."""
+    import types
+
+    from hastily_bench.api import PluginHost, hookimpl
+
+    mod = types.ModuleType(name.replace("-", "_"))
+
+    @hookimpl
+    def hastily_register_accelerators(register) -> None:  # type: ignore[no-untyped-def]
+        base = PluginHost(autoload=False).accelerator("hastily").spec
+        register(replace(base, name=name, default=False, ablation=(),
+                         estimate=estimate_wrapper(base.estimate)))
+
+    mod.hastily_register_accelerators = hastily_register_accelerators  # type: ignore[attr-defined]
+    return PluginHost(autoload=False, extra_plugins=[(mod.__name__, mod)])
+
+
+def test_a_second_signal_inside_a_model_is_the_interruption_not_an_error_row(tmp_path: Path) -> None:
+    """With -j 1 chunks run in the command's process, so the second Ctrl-C's exception is
+    raised inside whatever model runs: it once became that point's error row (and the chunk,
+    often the sweep, went on to the end with exit 3)."""
+    from hastily_bench.sweep.runner import SweepInterrupted
+
+    armed = [False]
+
+    def wrap(real):  # type: ignore[no-untyped-def]
+        def estimate(graph, params):  # type: ignore[no-untyped-def]
+            if armed[0] and params.i("vfu_lanes") == 128:  # the fifth point
+                armed[0] = False
+                raise SweepInterrupted()  # what the runner's handler raises on a second signal
+            return real(graph, params)
+        return estimate
+
+    host = _host_with("sig-cim", wrap)
+    spec, ev = prepare(host, workloads=["bert-tiny"], accelerators=["sig-cim"], seq_lens=[128],
+                       grid=["sig-cim.vfu_lanes=8,16,32,64,128,256,512,1024"])
+    armed[0] = True
+    out = run_sweep(spec, ev, output=tmp_path / "s.jsonl", jobs=1, chunk_size=2)
+    assert out.status == "interrupted" and out.done == 4 and out.counts["error"] == 0, out
+    assert [r["status"] for r in read_rows(tmp_path / "s.jsonl")] == ["ok"] * 4
+    assert run_sweep(spec, ev, output=tmp_path / "s.jsonl", jobs=1, resume=True).done == spec.total
+    assert run_sweep(spec, ev, output=tmp_path / "clean.jsonl", jobs=1).done == spec.total
+    assert (tmp_path / "s.jsonl").read_bytes() == (tmp_path / "clean.jsonl").read_bytes()
+
+
+_SLOW_SWEEP = """
+import os, signal, sys, time, types
+from dataclasses import replace
+from pathlib import Path
+from hastily_bench.api import PluginHost, hookimpl
+from hastily_bench.sweep import prepare, run_sweep
+
+mod = types.ModuleType("slow_cim")
+
+@hookimpl
+def hastily_register_accelerators(register):
+    base = PluginHost(autoload=False).accelerator("hastily").spec
+    real = base.estimate
+    def estimate(graph, params):
+        if params.i("vfu_lanes") >= 32:
+            time.sleep(120)  # a slow or hung model
+        return real(graph, params)
+    register(replace(base, name="slow-cim", default=False, ablation=(), estimate=estimate))
+
+mod.hastily_register_accelerators = hastily_register_accelerators
+host = PluginHost(autoload=False, extra_plugins=[("slow_cim", mod)])
+spec, ev = prepare(host, workloads=["bert-tiny"], accelerators=["slow-cim"], seq_lens=[128],
+                   grid=["slow-cim.vfu_lanes=8,16,32,64"])
+# two SIGINTs to this process, 1 s apart, from a timer (no thread: the workers are forked)
+signal.signal(signal.SIGALRM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+signal.setitimer(signal.ITIMER_REAL, 2.0, 1.0)
+out = run_sweep(spec, ev, output=Path(sys.argv[1]), jobs=2, chunk_size=1)
+signal.setitimer(signal.ITIMER_REAL, 0)
+import multiprocessing
+print(out.status, out.done, out.executor, len(multiprocessing.active_children()))
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="forked workers (an in-process accelerator)")
+def test_a_second_signal_ends_the_running_chunks_workers(tmp_path: Path) -> None:
+    """The docs promise that a second Ctrl-C stops waiting for the running chunks: the pool's
+    shutdown once joined the busy workers anyway (a hung plugin then needed SIGKILL)."""
+    started = time.monotonic()
+    r = subprocess.run([sys.executable, "-c", _SLOW_SWEEP, str(tmp_path / "s.jsonl")],
+                       capture_output=True, text=True, timeout=100, cwd=tempfile.gettempdir())
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - started < 60
+    assert r.stdout.split() == ["interrupted", "2", "local,", "2", "processes", "0"], r.stdout
+
+
 def test_a_failure_after_the_workers_start_shuts_them_down(small, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """Whatever fails once the executor exists (here the run's metadata), it is closed:

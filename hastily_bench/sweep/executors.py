@@ -46,7 +46,10 @@ class Executor(Protocol):
         """Why a worker is gone (its exit), when one died; None while all run."""
         ...
 
-    def close(self, *, cancel: bool) -> None: ...
+    def close(self, *, cancel: bool, abandon: bool = False) -> None:
+        """Shut down; ``cancel``: drop chunks not started; ``abandon``: do not wait for the
+        running ones either (a second Ctrl-C: end the workers that run them)."""
+        ...
 
 
 class InProcessExecutor:
@@ -73,7 +76,7 @@ class InProcessExecutor:
     def lost(self) -> str | None:
         return None
 
-    def close(self, *, cancel: bool) -> None:
+    def close(self, *, cancel: bool, abandon: bool = False) -> None:
         pass
 
 
@@ -157,11 +160,12 @@ class LocalExecutor:
                 return f"a worker process died ({how})"
         return None
 
-    def close(self, *, cancel: bool) -> None:
-        if self.lost():
+    def close(self, *, cancel: bool, abandon: bool = False) -> None:
+        if abandon or self.lost():
             # the pool may be stuck reading a dead worker's torn result: drop this process's
             # end of the pipe (no worker starts after a death) and end every worker, so that
-            # read ends (the pool then shuts down as broken)
+            # read ends (the pool then shuts down as broken); abandoned, the running chunks'
+            # workers are ended alike instead of waited for
             self._close_result_writer(force=True)
             for p in self._processes():
                 if p.exitcode is None:
@@ -250,19 +254,20 @@ class DaskExecutor:
     def lost(self) -> str | None:
         return None  # the scheduler reschedules a lost worker's tasks
 
-    def close(self, *, cancel: bool) -> None:
+    def close(self, *, cancel: bool, abandon: bool = False) -> None:
         # once, shielded from a Ctrl-C that would leave the cluster half closed, and bounded
-        # (a local cluster's workers may already be gone)
+        # (a local cluster's workers may already be gone; abandoned: briefly)
         if self._closed:
             return
         self._closed = True
+        timeout = 2 if abandon else 10
         with _sigint_deferred():
             if self._client is not None:
                 with contextlib.suppress(Exception):
-                    self._client.close(timeout=10)
+                    self._client.close(timeout=timeout)
             if self._cluster is not None:
                 with contextlib.suppress(Exception):
-                    self._cluster.close(timeout=10)
+                    self._cluster.close(timeout=timeout)
 
 
 @contextlib.contextmanager

@@ -57,8 +57,10 @@ class WorkerLost(Exception):
     """A worker process died and the pool did not say so."""
 
 
-class SweepInterrupted(Exception):
-    """Raised in the parent by a second SIGINT/SIGTERM: stop waiting for running chunks."""
+class SweepInterrupted(KeyboardInterrupt):
+    """Raised in the parent by a second SIGINT/SIGTERM: stop waiting for running chunks. An
+    interruption, never a plugin's fault: raised inside a model (``-j 1`` evaluates chunks in
+    this process) it ends the chunk instead of becoming that point's error row."""
 
 
 #: Designs of each accelerator tried, at most, for one with a result to check metric names on.
@@ -520,6 +522,14 @@ def _write_rows(ex: Executor, spec: SweepSpec, output: Path, summary: Path, stat
                 collect()
         except (KeyboardInterrupt, SweepInterrupted):
             signals[0] = max(signals[0], 1)
+            # the chunks that did finish are still written (with -j 1 every chunk submitted
+            # ran to its end in submit, the interrupted one aside)
+            with contextlib.suppress(KeyboardInterrupt, SweepInterrupted, Exception):
+                for fut in ex.wait_first(inflight, 0) if inflight else ():
+                    start = inflight.pop(fut)
+                    with contextlib.suppress(Exception):
+                        ready[start] = ex.result(fut)
+                commit()  # (what fails here is left to --resume)
         except Exception as exc:  # a worker died (killed, out of memory) or the cluster went away
             failure = (f"{type(exc).__name__}: {exc}".strip().splitlines()[0].rstrip(".")
                        if str(exc) else type(exc).__name__)
@@ -527,7 +537,7 @@ def _write_rows(ex: Executor, spec: SweepSpec, output: Path, summary: Path, stat
         for s, h in old.items():
             signal.signal(s, h)
         with contextlib.suppress(KeyboardInterrupt, SweepInterrupted):  # yet another signal
-            ex.close(cancel=True)
+            ex.close(cancel=True, abandon=signals[0] > 1)
         if failure and signals[0]:
             # Ctrl-C or SIGTERM sent to the whole process group also ends the workers: the
             # pool breaking then is the interruption, not a fault of its own
