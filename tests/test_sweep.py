@@ -347,7 +347,7 @@ def test_resume_after_a_torn_write(tmp_path: Path, host) -> None:  # type: ignor
     part.write_bytes(b"".join(lines[:9]) + lines[9][:100])
     # the summary a sweep killed outright leaves: the one written when it started
     stale = json.loads((tmp_path / "full.summary.json").read_text())
-    stale.update(done=0, feasible=0, front=[], status="running",
+    stale.update(done=0, feasible=0, front=[], status="running", rows="part.jsonl",
                  counts={"ok": 0, "error": 0, "unsupported": 0})
     (tmp_path / "part.summary.json").write_text(json.dumps(stale))
     out = run_sweep(spec, ev, output=part, jobs=1, resume=True)

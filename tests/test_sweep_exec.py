@@ -723,6 +723,32 @@ def test_sweep_outputs_must_be_regular_files_and_plot_figures_are_fixed(cli, tmp
     assert r.code == 2 and "Pareto front" in r.err and not (tmp_path / "fig").exists(), r
 
 
+def test_rows_files_sharing_a_stem_do_not_share_a_summary(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """q.jsonl and q.csv both have the summary q.summary.json: a second sweep once replaced the
+    first's summary (--overwrite), after which `plot q.jsonl` drew the other sweep's front and
+    q.jsonl could not be resumed."""
+    args = ("sweep", "bert-tiny", "-a", "hastily", "-l", "128", "--top", "0", "-j", "1")
+    q = tmp_path / "q.jsonl"
+    assert cli(*args, "-g", f"hastily.{LANES}=8,16", "-o", str(q)).code == 0
+    before = (tmp_path / "q.summary.json").read_bytes()
+    r = cli(*args, "-g", f"hastily.{LANES}=32,64", "-o", str(tmp_path / "q.csv"), "--overwrite")
+    assert r.code == 2 and "is the summary of the rows in q.jsonl" in r.err, r
+    assert (tmp_path / "q.summary.json").read_bytes() == before and not (tmp_path / "q.csv").exists()
+    # a summary that describes other rows beside them (from an older version) is refused by readers
+    doc = json.loads(before)
+    doc["rows"] = "q.csv"
+    (tmp_path / "q.summary.json").write_text(json.dumps(doc))
+    (tmp_path / "q.csv").write_bytes(q.read_bytes())
+    for command in (("plot", str(q), "-o", str(tmp_path / "fig")), ("compare", str(q), str(q)),
+                    (*args, "-g", f"hastily.{LANES}=8,16", "-o", str(q), "--resume")):
+        r = cli(*command)
+        assert r.code == 2 and "describes the rows in q.csv, not q.jsonl" in r.err, (command, r)
+    assert not (tmp_path / "fig").exists()
+    # renamed together (the rows it names are gone), they are one sweep's again
+    (tmp_path / "q.csv").unlink()
+    assert cli("plot", str(q), "-o", str(tmp_path / "fig")).code == 0
+
+
 def test_an_output_name_with_a_backslash_resumes(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """A backslash is part of a file name on POSIX: the summary naming such rows is valid."""
     if os.sep == "\\":

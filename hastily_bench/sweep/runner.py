@@ -231,6 +231,7 @@ def _check_resume(output: Path, summary: Path, spec: SweepSpec, ev: Evaluator,
         raise UsageError(f"{output}: no {summary.name} next to it, so it cannot be resumed; "
                          "remove it or use --overwrite")
     doc = load_summary(summary)
+    _check_summary_rows(doc, summary, output)
     if doc.get("spec_digest") != spec.digest():
         raise UsageError(f"{output}: written by a different sweep (other workloads, lengths, "
                          "accelerators, --set or --grid); use --overwrite or another -o")
@@ -396,6 +397,11 @@ def _run_locked(spec: SweepSpec, evaluator: Evaluator, host: PluginHost, output:
         # a summary without its rows: another sweep's (rows deleted) or not a sweep's at all
         raise UsageError(f"{summary}: exists without {output.name}; remove it or use --overwrite")
     else:
+        other = _rows_of(summary)
+        if other is not None and other != output.name and (output.parent / other).exists():
+            # --overwrite replaces this sweep's outputs, not the summary of another's rows
+            raise UsageError(f"{summary}: is the summary of the rows in {other}, which share "
+                             f"{output.name}'s stem; use another -o")
         state = SweepState()
     skipped = state.done
     # a bad executor option or an unreachable scheduler fails before anything is written;
@@ -560,7 +566,7 @@ def _write_rows(ex: Executor, spec: SweepSpec, output: Path, summary: Path, stat
 
 def load_summary(path: Path | str) -> dict[str, Any]:
     """A sweep summary (``*.summary.json``), or the summary next to a ``*.jsonl``."""
-    p = Path(path)
+    p = rows = Path(path)
     if p.suffix == ".jsonl":
         p = summary_path(p)
     doc = load_json(p)
@@ -570,7 +576,29 @@ def load_summary(path: Path | str) -> dict[str, Any]:
         raise UsageError(f"{p}: schema_version {doc.get('schema_version')!r} is not supported "
                          f"(expected {SUMMARY_SCHEMA_VERSION})")
     check_summary(doc, str(p))
+    if rows is not p:
+        _check_summary_rows(doc, p, rows)
     return doc
+
+
+def _rows_of(summary: Path) -> str | None:
+    """The rows file an existing summary names (None when there is no readable one)."""
+    try:
+        doc = load_json(summary) if summary.is_file() else None
+    except (HastilyError, OSError):
+        return None
+    name = doc.get("rows") if isinstance(doc, dict) else None
+    return name if _is_file_name(name) else None
+
+
+def _check_summary_rows(doc: Mapping[str, Any], summary: Path, rows: Path) -> None:
+    """Refuse a summary that describes other rows than ``rows``, present beside them
+    (``-o q.jsonl`` and ``-o q.csv`` share ``q.summary.json``). Rows and summary renamed
+    together are fine: the rows the summary names are gone."""
+    other = doc.get("rows")
+    if other != rows.name and isinstance(other, str) and (rows.parent / other).exists():
+        raise UsageError(f"{summary}: describes the rows in {other}, not {rows.name} "
+                         "(rows files with the same stem share a summary)")
 
 
 def _is_file_name(name: object) -> bool:
