@@ -213,6 +213,10 @@ def arithmetic_label(reg: RegisteredAccelerator, params: ParamSet) -> str:
         return f"error: {_fault_text(exc)}"
 
 
+#: Frames of a traceback with a RecursionError kept (see :func:`portable_traceback`).
+RECURSION_FRAMES = 48
+
+
 def portable_traceback(exc: BaseException) -> str:
     """``exc``'s traceback as Python prints it, each file named by its module
     (``hastily_bench/plugins/cim.py``, not the install's absolute path), so a row is the same
@@ -224,7 +228,15 @@ def portable_traceback(exc: BaseException) -> str:
     modules = _module_files()
     roots = sorted({os.path.join(os.path.abspath(e), "") for e in sys.path if isinstance(e, str)},
                    key=len, reverse=True)
-    te = traceback.TracebackException.from_exception(exc)
+    # a recursion's depth depends on how deep the worker's stack already was: its frames are
+    # cut to the first RECURSION_FRAMES (from the point down), which are the same everywhere
+    chain: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and len(chain) < 64 and e not in chain:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    deep = any(isinstance(x, RecursionError) for x in chain)
+    te = traceback.TracebackException.from_exception(exc, limit=RECURSION_FRAMES if deep else None)
     seen: set[int] = set()
     todo = [te]
     while todo:

@@ -632,6 +632,27 @@ def test_debug_keeps_the_plugins_traceback(
     assert "ZeroDivisionError" in row["error"].splitlines()[-1]
 
 
+def test_a_recursing_plugins_debug_row_is_the_same_at_any_stack_depth(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The repeat count of a RecursionError's traceback depended on how deep the worker's stack
+    was (-j 1, -j 2 and Dask gave three rows): the frames are cut to a fixed number."""
+    from hastily_bench import api
+
+    def recursing(graph: OpGraph, params: ParamSet) -> Estimate:
+        return recursing(graph, params)
+
+    monkeypatch.setattr(api, "_debug", True)
+    plugin = accel_plugin(estimate=recursing)
+
+    def at(depth: int) -> str:
+        return at(depth - 1) if depth else str(point(plugin).error)
+
+    shallow, deep = at(0), at(150)
+    assert shallow == deep and "RecursionError" in shallow.splitlines()[-1]
+    assert "[Previous line repeated" in shallow
+
+
 def test_nan_errors_name_the_op_and_field() -> None:
     def nan_op(graph: OpGraph, params: ParamSet) -> Estimate:
         return Estimate(1.0, math.nan, 1, (OpCost("ffn_up", 1.0, math.nan, "matmul"),))
