@@ -29,7 +29,7 @@ from rich.table import Table
 from . import WORKER_IGNORES_SIGINT, __version__, api
 from . import io as hio
 from .console import EXIT_INTERRUPTED
-from .errors import HastilyError, PluginError
+from .errors import HastilyError, PluginError, Terminated
 from .host import PluginHost
 from .report import fmt_num, render_csv, render_markdown, render_table
 
@@ -951,6 +951,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     except HastilyError as exc:
         print(f"hastily-bench: error: {exc}", file=sys.stderr)
         code = EXIT_USAGE
+    except KeyboardInterrupt:  # outside typer's own handling (as the command ends, say)
+        if not _interrupt_told:
+            print("hastily-bench: interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    except Terminated:
+        print("hastily-bench: terminated", file=sys.stderr)
+        code = hio.EXIT_TERMINATED
     except (BrokenPipeError, hio.StdoutPipeClosed):
         # the reader went away (| head): no message; stdout to /dev/null so the interpreter's
         # final flush cannot fail again (the recipe of Python's signal docs, "Note on SIGPIPE")

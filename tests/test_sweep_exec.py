@@ -337,6 +337,25 @@ def test_a_ctrl_c_anywhere_in_a_command_is_one_line(cli, monkeypatch: pytest.Mon
     assert WORKER_IGNORES_SIGINT not in os.environ
 
 
+def test_a_signal_outside_typers_handling_is_one_line(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """A Ctrl-C as the command ends (outside typer's own handling) printed a traceback, and a
+    SIGTERM (Terminated) ended the command with exit 143 and no word."""
+    import hastily_bench.cli as command
+    from hastily_bench.errors import Terminated
+
+    def raising(exc: BaseException):  # type: ignore[no-untyped-def]
+        def app(*args: object, **kwargs: object) -> None:
+            raise exc
+        return app
+
+    monkeypatch.setattr(command, "app", raising(KeyboardInterrupt()))
+    r = cli("accelerators")
+    assert (r.code, r.err) == (130, "hastily-bench: interrupted\n"), r
+    monkeypatch.setattr(command, "app", raising(Terminated(143)))
+    r = cli("accelerators")
+    assert (r.code, r.err) == (143, "hastily-bench: terminated\n"), r
+
+
 class _RecordingSignal:
     def __init__(self, real):  # type: ignore[no-untyped-def]
         self.real, self.calls = real, []
