@@ -578,7 +578,7 @@ def check_schema_version(doc: Mapping[str, Any], expected: int, origin: str) -> 
     version = doc.get("schema_version")
     if version is None:
         raise UsageError(f"{origin}: missing 'schema_version' (expected {expected})")
-    if version != expected:
+    if type(version) is not int or version != expected:  # (true == 1 and 1.0 == 1 in Python)
         raise UsageError(f"{origin}: schema_version {version!r} is not supported (expected {expected})")
 
 

@@ -652,6 +652,7 @@ _SUMMARY_EDITS = {
     "rows outside the directory": lambda d: d.update(rows="../../etc/passwd"),
     "done not a count": lambda d: d.update(done="many"),
     "grid entry without its parameter": lambda d: d["spec"]["grid"][0].pop("param"),
+    "unknown status": lambda d: d.update(status="bogus"),
 }
 _ROW_EDITS = {
     "unknown status": lambda r: r.update(status="weird"),

@@ -302,7 +302,7 @@ def is_sweep_file(path: str) -> bool:
         doc = load_toml(p)
     except UsageError:
         return False
-    return isinstance(doc.get("grid"), Mapping)
+    return "grid" in doc  # (a [grid] that is not a table is then the sweep file's own error)
 
 
 def _str_list(doc: Mapping[str, Any], key: str, origin: str) -> list[str]:
@@ -368,7 +368,12 @@ def _grid_item(key: str, spec: Any, origin: str) -> str:
     if isinstance(spec, list):
         if not spec:
             raise UsageError(f"{origin}: grid {key!r} has no values")
-        return f"{key}=" + ",".join(_toml_value_text(v, origin, key) for v in spec)
+        texts = [_toml_value_text(v, origin, key) for v in spec]
+        for v in spec:
+            if isinstance(v, str) and "," in v:
+                raise UsageError(f"{origin}: grid {key!r}: {v!r} holds a comma; a list holds one "
+                                 "value per element (a string with commas is a list itself)")
+        return f"{key}=" + ",".join(texts)
     if isinstance(spec, str):
         return f"{key}={spec}"
     return f"{key}={_toml_value_text(spec, origin, key)}"

@@ -49,6 +49,8 @@ from .pareto import (
 
 SUMMARY_SCHEMA_VERSION = 1
 SUMMARY_KIND = "hastily-bench sweep"
+#: A summary's status: written as the sweep starts, and as it ends.
+SUMMARY_STATUSES = ("running", "interrupted", "complete")
 DEFAULT_SEQ_LENS = (1024,)
 ProgressFn = Callable[[int, int], None]
 
@@ -631,6 +633,8 @@ def check_summary(doc: dict[str, Any], where: str) -> None:
         raise bad("each 'spec.grid' entry must name its 'accelerator' and 'param'")
     if not _is_file_name(doc.get("rows")):
         raise bad("'rows' must name the rows file beside the summary")
+    if "status" in doc and doc["status"] not in SUMMARY_STATUSES:
+        raise bad(f"'status' is {doc['status']!r}, not one of {', '.join(SUMMARY_STATUSES)}")
     objectives = []
     for o in doc.get("objectives", []):
         if not isinstance(o, str):
