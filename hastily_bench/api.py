@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .accelerator import (
@@ -312,14 +313,14 @@ def estimate_point(
         result = result_from_estimate(est, arithmetic=arith.label(), **common)  # type: ignore[arg-type]
     except Unsupported as exc:
         return failed_result(status="unsupported", error=str(exc), **common)  # type: ignore[arg-type]
-    except INTERRUPTS:
-        raise
+    except INTERRUPTS as exc:
+        if not _in_worker.get():
+            raise
+        # a sweep's worker ignores Ctrl-C and SIGTERM (its command handles them): what
+        # raised this is the plugin, whose fault it is
+        return _fault_result(info, exc, common)
     except BaseException as exc:  # noqa: BLE001 - a plugin fault stays in its row
-        sep = ": " if isinstance(exc, PluginError) else " "
-        text = f"{info.label}{sep}{_fault_text(exc)}"
-        if debug_enabled():
-            text += "\n" + portable_traceback(exc)
-        return failed_result(status="error", error=text, **common)  # type: ignore[arg-type]
+        return _fault_result(info, exc, common)
     if numerics == "off":
         return result
     if arith.softmax == "lut" and arith.lut_entries != KERNEL_LUT_ENTRIES:
@@ -330,6 +331,33 @@ def estimate_point(
     # The kernels are ours, not the plugin's: a failure here is a bug to raise.
     attn_err = measure_attention_error(arith, graph, mode=numerics)
     return replace(result, attn_rel_error=attn_err)
+
+
+def _fault_result(info: PluginInfo, exc: BaseException, common: dict[str, Any]) -> Result:
+    """The error row of a plugin fault (its traceback too, with --debug)."""
+    sep = ": " if isinstance(exc, PluginError) else " "
+    text = f"{info.label}{sep}{_fault_text(exc)}"
+    if debug_enabled():
+        text += "\n" + portable_traceback(exc)
+    return failed_result(status="error", error=text, **common)
+
+
+#: Inside :func:`as_sweep_worker`: a KeyboardInterrupt or SIGTERM's exit is the plugin's.
+_in_worker: contextvars.ContextVar[bool] = contextvars.ContextVar("hastily_in_worker", default=False)
+
+
+@contextlib.contextmanager
+def as_sweep_worker(debug: bool) -> Iterator[None]:
+    """Evaluate as a sweep's worker process does: plugins' tracebacks kept exactly when
+    ``debug`` (:func:`debug_as`), and a ``KeyboardInterrupt`` or ``Terminated`` raised by a
+    plugin is that point's error row (a worker ignores Ctrl-C and SIGTERM, which its
+    command handles, so only a plugin raises them there)."""
+    token = _in_worker.set(True)
+    try:
+        with debug_as(debug):
+            yield
+    finally:
+        _in_worker.reset(token)
 
 
 #: Entries of the table exponent the kernels execute (``hastily_bench.kernels.lut_exp``).

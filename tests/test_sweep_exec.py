@@ -154,6 +154,38 @@ def test_a_second_signal_inside_a_model_is_the_interruption_not_an_error_row(tmp
     assert (tmp_path / "s.jsonl").read_bytes() == (tmp_path / "clean.jsonl").read_bytes()
 
 
+def test_a_plugins_keyboard_interrupt_in_a_worker_is_its_error_row(tmp_path: Path) -> None:
+    """A worker ignores Ctrl-C and SIGTERM (the command handles them), so a KeyboardInterrupt
+    or Terminated raised there comes from the plugin: that point's error row. It once ended
+    the task (a Dask worker printed 256 lines; a local pool's parent took it for a Ctrl-C)."""
+    from hastily_bench.api import estimate_point
+    from hastily_bench.errors import Terminated
+    from hastily_bench.sweep import evaluate_chunk
+    from hastily_bench.sweep.engine import adopt
+
+    def wrap(real):  # type: ignore[no-untyped-def]
+        def estimate(graph, params):  # type: ignore[no-untyped-def]
+            if params.i("vfu_lanes") == 16:
+                raise KeyboardInterrupt("from the plugin")
+            if params.i("vfu_lanes") == 32:
+                raise Terminated(143)
+            return real(graph, params)
+        return estimate
+
+    host = _host_with("kbd-cim", wrap)
+    spec, ev = prepare(host, workloads=["bert-tiny"], accelerators=["kbd-cim"], seq_lens=[128],
+                       grid=["kbd-cim.vfu_lanes=8,16,32"])
+    adopt(spec, ev)
+    rows = [json.loads(line) for line in evaluate_chunk(spec, 0, 3).data.splitlines()]
+    assert [r["status"] for r in rows] == ["ok", "error", "error"]
+    assert "raised KeyboardInterrupt: from the plugin" in rows[1]["error"]
+    assert "raised Terminated" in rows[2]["error"]
+    # in the command's own process it is the user's Ctrl-C: it stops the run
+    reg, base, per_axis = ev.accels[0]
+    with pytest.raises(KeyboardInterrupt):
+        estimate_point(reg, base.replacing([per_axis[0][1]]), ev.graph(0, 0, 0))
+
+
 _SLOW_SWEEP = """
 import os, signal, sys, time, types
 from dataclasses import replace

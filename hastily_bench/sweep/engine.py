@@ -20,9 +20,9 @@ from typing import Any
 
 from ..api import (
     PluginHost,
+    as_sweep_worker,
     build_graph,
     configured_accelerator,
-    debug_as,
     estimate_point,
     parse_overrides,
 )
@@ -209,7 +209,7 @@ def evaluate_chunk(spec: SweepSpec, start: int, stop: int, debug: bool = False) 
     if ev is None:
         _EVALUATORS.clear()  # one sweep at a time per worker: bounded memory
         ev = _EVALUATORS[key] = Evaluator(spec)
-    with debug_as(debug):
+    with as_sweep_worker(debug):
         return ev.run_chunk(start, stop)
 
 
