@@ -209,8 +209,11 @@ class DaskExecutor:
                 # traceback): they inherit this variable, not this process's handler
                 os.environ[WORKER_IGNORES_SIGINT] = "1"
                 try:
+                    # its log is ours to keep quiet (CRITICAL only): the command reports what
+                    # goes wrong in one line, and a SIGTERM to the process group, which ends
+                    # the workers, would add the scheduler's complaints about them
                     self._cluster = local_cluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                                  dashboard_address=":0", silence_logs=40)
+                                                  dashboard_address=":0", silence_logs=50)
                 finally:
                     os.environ.pop(WORKER_IGNORES_SIGINT, None)
                 self._client = client(self._cluster)
