@@ -227,8 +227,8 @@ def portable_traceback(exc: BaseException) -> str:
     import traceback
 
     modules = _module_files()
-    roots = sorted({os.path.join(os.path.abspath(e), "") for e in sys.path if isinstance(e, str)},
-                   key=len, reverse=True)
+    roots = sorted({os.path.normcase(os.path.join(os.path.abspath(e), "")) for e in sys.path
+                    if isinstance(e, str)}, key=len, reverse=True)
     # a recursion's depth depends on how deep the worker's stack already was: its frames are
     # cut to the first RECURSION_FRAMES (from the point down), which are the same everywhere
     chain: list[BaseException] = []
@@ -246,32 +246,38 @@ def portable_traceback(exc: BaseException) -> str:
             continue
         seen.add(id(t))
         for frame in t.stack:
-            name = os.path.abspath(frame.filename) if frame.filename else ""
-            root = next((r for r in roots if name.startswith(r)), None)
-            if name in modules:
-                frame.filename = modules[name]
-            elif root is not None:
+            name = frame.filename
+            if not name or not os.path.isabs(name):
+                continue  # "<string>", "<frozen os>", a relative name: the same everywhere
+            key = os.path.normcase(name)
+            if key in modules:
+                frame.filename = modules[key]
+                continue
+            root = next((r for r in roots if key.startswith(r)), None)
+            if root is not None:
                 frame.filename = name[len(root):].replace(os.sep, "/")
         todo += [x for x in (t.__cause__, t.__context__, *(t.exceptions or ())) if x is not None]
     return "".join(te.format()).rstrip()
 
 
-_module_files_memo: tuple[int, dict[str, str]] = (-1, {})
+_module_files_memo: tuple[object, dict[str, str]] = (None, {})
 
 
 def _module_files() -> dict[str, str]:
-    """Each loaded module's source file, with the module's name as a path (kept while no
-    module is added: a sweep with --debug formats many tracebacks)."""
+    """Each loaded module's source file (``os.path.normcase``), with the module's name as a
+    path; kept while the modules stay the same in number and newest (a sweep with --debug
+    formats many tracebacks)."""
     global _module_files_memo
-    n, files = _module_files_memo
-    if n != len(sys.modules):
+    key, files = _module_files_memo
+    now = (len(sys.modules), next(reversed(sys.modules.keys()), None))
+    if key != now:
         files = {}
         for name, mod in list(sys.modules.items()):
             f = getattr(mod, "__file__", None)
             if isinstance(f, str) and f.endswith(".py"):
                 tail = "/__init__.py" if os.path.basename(f) == "__init__.py" else ".py"
-                files[os.path.abspath(f)] = name.replace(".", "/") + tail
-        _module_files_memo = (len(sys.modules), files)
+                files[os.path.normcase(os.path.abspath(f))] = name.replace(".", "/") + tail
+        _module_files_memo = (now, files)
     return files
 
 
@@ -347,14 +353,21 @@ _in_worker: contextvars.ContextVar[bool] = contextvars.ContextVar("hastily_in_wo
 
 
 @contextlib.contextmanager
-def as_sweep_worker(debug: bool) -> Iterator[None]:
-    """Evaluate as a sweep's worker process does: plugins' tracebacks kept exactly when
-    ``debug`` (:func:`debug_as`), and a ``KeyboardInterrupt`` or ``Terminated`` raised by a
-    plugin is that point's error row (a worker ignores Ctrl-C and SIGTERM, which its
-    command handles, so only a plugin raises them there)."""
-    token = _in_worker.set(True)
+def as_sweep_worker(debug: bool | None = None) -> Iterator[None]:
+    """Evaluate as a sweep's worker does: plugins' tracebacks kept exactly when ``debug``
+    (:func:`debug_as`; None: as this process says, :func:`debug_enabled`). Where no Ctrl-C
+    can arrive as an exception (a thread other than the main one, as in a Dask worker, or a
+    process that ignores SIGINT, as a local worker does), a ``KeyboardInterrupt`` or
+    ``Terminated`` is raised by the plugin: that point's error row. Elsewhere (a library
+    user's own loop) it is the user's, and stops the run as usual."""
+    import signal
+    import threading
+
+    only_plugins = (threading.current_thread() is not threading.main_thread()
+                    or signal.getsignal(signal.SIGINT) is signal.SIG_IGN)
+    token = _in_worker.set(only_plugins)
     try:
-        with debug_as(debug):
+        with debug_as(debug_enabled() if debug is None else debug):
             yield
     finally:
         _in_worker.reset(token)

@@ -200,10 +200,10 @@ def adopt(spec: SweepSpec, evaluator: Evaluator) -> None:
     _EVALUATORS[_evaluator_key(spec)] = evaluator
 
 
-def evaluate_chunk(spec: SweepSpec, start: int, stop: int, debug: bool = False) -> ChunkResult:
+def evaluate_chunk(spec: SweepSpec, start: int, stop: int, debug: bool | None = None) -> ChunkResult:
     """Task function for every executor: a process keeps one evaluator per sweep.
     ``debug``: the sweeping command's :func:`~hastily_bench.api.debug_enabled` (the worker's
-    own flag and environment may differ; the rows must not)."""
+    own flag and environment may differ; the rows must not); None: this process's."""
     key = _evaluator_key(spec)
     ev = _EVALUATORS.get(key)
     if ev is None:
