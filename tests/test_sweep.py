@@ -31,6 +31,7 @@ from hastily_bench.sweep import (
     run_sweep,
     small_front_indices,
 )
+from hastily_bench.sweep.grid import is_sweep_file
 
 _encode = json.JSONEncoder(separators=(",", ":")).encode  # what a row is
 
@@ -139,6 +140,20 @@ objectives = ["max:tops", "min:area_mm2"]
         load_sweep_file(f)
     f.write_text("schema_version = 1\nbogus = 1\n[grid]\n")
     with pytest.raises(UsageError, match="unknown keys"):
+        load_sweep_file(f)
+    # a version that only compares equal to 1 (true, 1.0) is not version 1
+    for version in ("true", "1.0"):
+        f.write_text(f"schema_version = {version}\n[grid]\n")
+        with pytest.raises(UsageError, match="schema_version .* is not supported"):
+            load_sweep_file(f)
+    # a list holds one value per element: a string with a comma once became two values
+    f.write_text('schema_version = 1\n[grid]\n"hastily.capacity" = ["scale,stream"]\n')
+    with pytest.raises(UsageError, match="holds a comma"):
+        load_sweep_file(f)
+    # a [grid] that is not a table is the sweep file's own error (it was read as a workload)
+    f.write_text("schema_version = 1\ngrid = [1]\n")
+    assert is_sweep_file(str(f))
+    with pytest.raises(UsageError, match=r"\[grid\] must be a table"):
         load_sweep_file(f)
 
 
