@@ -15,6 +15,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from enum import Enum
 from pathlib import Path
@@ -919,9 +920,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         # hio.StdoutPipeClosed instead, which click lets through
         sys.stdout = hio.GuardedStream(sys.stdout)
     _interrupt_told.clear()
-    if os.environ.pop(WORKER_IGNORES_SIGINT, None) is not None:
-        # a variable for the workers a sweep starts, found in the command's own environment:
-        # Ctrl-C must still stop the command (and the workers it starts set it themselves)
+    if (os.environ.get(WORKER_IGNORES_SIGINT) == "1"
+            and threading.current_thread() is threading.main_thread()):
+        # a variable for the workers a sweep starts, found in the command's own environment
+        # (importing the package made it ignore Ctrl-C): the command must still stop on
+        # Ctrl-C (and the workers it starts get the variable from it again)
+        del os.environ[WORKER_IGNORES_SIGINT]
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with hio.terminate_as_exit():

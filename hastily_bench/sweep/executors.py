@@ -190,6 +190,7 @@ class DaskExecutor:
         self._cluster: Any = None
         self._client: Any = None
         self._closed = False
+        self._environ_before: str | None | bool = False  # False: the variable was never set
         self._debug = debug_enabled()  # a worker's own environment may differ
         try:
             with _sigint_deferred():  # a Ctrl-C meanwhile stops the sweep once this is done
@@ -206,16 +207,17 @@ class DaskExecutor:
             else:
                 # the workers ignore Ctrl-C from their first import of hastily_bench on (the
                 # terminal sends it to them too; a worker it killed mid-start printed a
-                # traceback): they inherit this variable, not this process's handler
+                # traceback): they inherit this variable, not this process's handler. Set
+                # until the cluster is closed (a worker the nanny restarts gets it too), and
+                # before the cluster's threads exist (changing the environment while other
+                # threads may read it is unsafe in C)
+                self._environ_before = os.environ.get(WORKER_IGNORES_SIGINT)
                 os.environ[WORKER_IGNORES_SIGINT] = "1"
-                try:
-                    # its log is ours to keep quiet (CRITICAL only): the command reports what
-                    # goes wrong in one line, and a SIGTERM to the process group, which ends
-                    # the workers, would add the scheduler's complaints about them
-                    self._cluster = local_cluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                                                  dashboard_address=":0", silence_logs=50)
-                finally:
-                    os.environ.pop(WORKER_IGNORES_SIGINT, None)
+                # its log is ours to keep quiet (CRITICAL only): the command reports what goes
+                # wrong in one line, and a SIGTERM to the process group, which ends the
+                # workers, would add the scheduler's complaints about them
+                self._cluster = local_cluster(n_workers=jobs, threads_per_worker=1, processes=True,
+                                              dashboard_address=":0", silence_logs=50)
                 self._client = client(self._cluster)
                 # the workers are our processes: Ctrl-C is the command's to handle (a remote
                 # cluster is left alone; the nannies run in this process)
@@ -244,6 +246,8 @@ class DaskExecutor:
     def wait_first(self, futures: Iterable[Any], timeout: float) -> set[Any]:
         from distributed import wait
 
+        if timeout <= 0:  # (distributed's wait raises TimeoutError even when all are done)
+            return {f for f in futures if f.done()}
         try:
             done, _ = wait(list(futures), timeout=timeout, return_when="FIRST_COMPLETED")
         except TimeoutError:
@@ -271,6 +275,11 @@ class DaskExecutor:
             if self._cluster is not None:
                 with contextlib.suppress(Exception):
                     self._cluster.close(timeout=timeout)
+            if self._environ_before is not False:  # (the cluster's threads are gone)
+                if self._environ_before is None:
+                    os.environ.pop(WORKER_IGNORES_SIGINT, None)
+                else:
+                    os.environ[WORKER_IGNORES_SIGINT] = str(self._environ_before)
 
 
 @contextlib.contextmanager

@@ -294,7 +294,8 @@ _FILE_KEYS = {"schema_version", "workloads", "accelerators", "seq_lens", "batche
 
 
 def is_sweep_file(path: str) -> bool:
-    """A ``.toml`` argument is a sweep file when it has a ``[grid]`` table."""
+    """A ``.toml`` argument is a sweep file when it has a ``grid`` key (a ``[grid]`` table;
+    anything else there is then the sweep file's error, not a workload's)."""
     p = Path(path)
     if p.suffix != ".toml" or not p.is_file():
         return False

@@ -34,7 +34,7 @@ from ..io import parse_json
 from ..params import load_json
 from ..results import Result, RunDocument, check_output_path, result_problem, write_atomic
 from ..workload import Workload
-from .engine import PARENT_ONLY_FDS, Evaluator
+from .engine import PARENT_ONLY_FDS, ChunkResult, Evaluator
 from .executors import Executor, default_chunk_size, make_executor
 from .grid import MAX_POINTS, Axis, SweepSpec, make_axis, parse_axis_text
 from .pareto import (
@@ -400,7 +400,8 @@ def _run_locked(spec: SweepSpec, evaluator: Evaluator, host: PluginHost, output:
         raise UsageError(f"{summary}: exists without {output.name}; remove it or use --overwrite")
     else:
         other = _rows_of(summary)
-        if other is not None and other != output.name and (output.parent / other).exists():
+        if (other is not None and other != output.name and (output.parent / other).exists()
+                and summary_path(output.parent / other) == summary):
             # --overwrite replaces this sweep's outputs, not the summary of another's rows
             raise UsageError(f"{summary}: is the summary of the rows in {other}, which share "
                              f"{output.name}'s stem; use another -o")
@@ -473,10 +474,11 @@ def _write_rows(ex: Executor, spec: SweepSpec, output: Path, summary: Path, stat
     # The first SIGINT/SIGTERM only sets a flag, checked between chunks, so a signal can
     # never land between writing a chunk and counting it; a second one aborts the wait.
     signals = [0]
+    committing = [False]  # a second signal waits for the chunk being written to be counted
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         signals[0] += 1
-        if signals[0] > 1:
+        if signals[0] > 1 and not committing[0]:
             raise SweepInterrupted()
 
     handled = (signal.SIGINT, signal.SIGTERM)
@@ -490,22 +492,38 @@ def _write_rows(ex: Executor, spec: SweepSpec, output: Path, summary: Path, stat
     window = 2 * ex.workers + 2
     failure = ""
 
-    def commit() -> None:
+    def commit(*, stopping: bool = False) -> None:
         while state.done in ready:
             r = ready.pop(state.done)
-            os.write(fd, r.data)
-            for k, v in r.counts.items():
-                state.counts[k] += v
-            state.feasible += r.feasible
-            front.add(r.front)
-            state.done = r.stop
+            committing[0] = True  # the rows, their counts and `done` agree, whatever signal comes
+            try:
+                os.write(fd, r.data)
+                for k, v in r.counts.items():
+                    state.counts[k] += v
+                state.feasible += r.feasible
+                front.add(r.front)
+                state.done = r.stop
+            finally:
+                committing[0] = False
+            if signals[0] > 1 and not stopping:
+                raise SweepInterrupted()  # (held back while the chunk was written)
             if progress is not None:
                 progress(state.done, spec.total)
+
+    def result(fut: Any) -> ChunkResult:
+        try:
+            return ex.result(fut)
+        except SweepInterrupted:
+            raise
+        except (KeyboardInterrupt, SystemExit) as exc:
+            # this process's own signals never come back as a chunk's exception: a worker's
+            # code raised it (a workload plugin building a graph, say), a fault, not a Ctrl-C
+            raise WorkerLost(f"a worker raised {type(exc).__name__} {exc}".rstrip()) from None
 
     def collect() -> None:
         done = ex.wait_first(inflight, WAIT_S)
         for fut in done:
-            ready[inflight.pop(fut)] = ex.result(fut)
+            ready[inflight.pop(fut)] = result(fut)
         if not done:
             # the pool notices a dead worker itself, unless it is stuck reading that
             # worker's half-sent result: then only the parent can tell
@@ -536,8 +554,8 @@ def _write_rows(ex: Executor, spec: SweepSpec, output: Path, summary: Path, stat
                 for fut in ex.wait_first(inflight, 0) if inflight else ():
                     start = inflight.pop(fut)
                     with contextlib.suppress(Exception):
-                        ready[start] = ex.result(fut)
-                commit()  # (what fails here is left to --resume)
+                        ready[start] = result(fut)
+                commit(stopping=True)  # (what fails here is left to --resume)
         except Exception as exc:  # a worker died (killed, out of memory) or the cluster went away
             failure = (f"{type(exc).__name__}: {exc}".strip().splitlines()[0].rstrip(".")
                        if str(exc) else type(exc).__name__)
@@ -574,7 +592,7 @@ def load_summary(path: Path | str) -> dict[str, Any]:
     doc = load_json(p)
     if not isinstance(doc, dict) or doc.get("kind") != SUMMARY_KIND:
         raise UsageError(f"{p}: not a sweep summary")
-    if doc.get("schema_version") != SUMMARY_SCHEMA_VERSION:
+    if type(doc.get("schema_version")) is not int or doc.get("schema_version") != SUMMARY_SCHEMA_VERSION:
         raise UsageError(f"{p}: schema_version {doc.get('schema_version')!r} is not supported "
                          f"(expected {SUMMARY_SCHEMA_VERSION})")
     check_summary(doc, str(p))
@@ -594,11 +612,13 @@ def _rows_of(summary: Path) -> str | None:
 
 
 def _check_summary_rows(doc: Mapping[str, Any], summary: Path, rows: Path) -> None:
-    """Refuse a summary that describes other rows than ``rows``, present beside them
-    (``-o q.jsonl`` and ``-o q.csv`` share ``q.summary.json``). Rows and summary renamed
-    together are fine: the rows the summary names are gone."""
+    """Refuse a summary that describes other rows than ``rows``: rows present beside them
+    whose summary it is too (``-o q.jsonl`` and ``-o q.csv`` share ``q.summary.json``).
+    Rows and summary renamed together are fine: the rows the summary names are gone, or
+    have a summary of their own name."""
     other = doc.get("rows")
-    if other != rows.name and isinstance(other, str) and (rows.parent / other).exists():
+    if (other != rows.name and isinstance(other, str) and (rows.parent / other).exists()
+            and summary_path(rows.parent / other) == summary):
         raise UsageError(f"{summary}: describes the rows in {other}, not {rows.name} "
                          "(rows files with the same stem share a summary)")
 
