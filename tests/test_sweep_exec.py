@@ -176,14 +176,64 @@ def test_a_plugins_keyboard_interrupt_in_a_worker_is_its_error_row(tmp_path: Pat
     spec, ev = prepare(host, workloads=["bert-tiny"], accelerators=["kbd-cim"], seq_lens=[128],
                        grid=["kbd-cim.vfu_lanes=8,16,32"])
     adopt(spec, ev)
-    rows = [json.loads(line) for line in evaluate_chunk(spec, 0, 3).data.splitlines()]
-    assert [r["status"] for r in rows] == ["ok", "error", "error"]
-    assert "raised KeyboardInterrupt: from the plugin" in rows[1]["error"]
-    assert "raised Terminated" in rows[2]["error"]
-    # in the command's own process it is the user's Ctrl-C: it stops the run
+
+    def statuses(data: bytes) -> list[str]:
+        rows = [json.loads(line) for line in data.splitlines()]
+        assert "raised KeyboardInterrupt: from the plugin" in rows[1]["error"]
+        assert "raised Terminated" in rows[2]["error"]
+        return [r["status"] for r in rows]
+
+    # a local worker: its main thread ignores SIGINT
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert statuses(evaluate_chunk(spec, 0, 3).data) == ["ok", "error", "error"]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    # a Dask worker: a task thread, where no Ctrl-C arrives
+    import concurrent.futures as cf
+
+    with cf.ThreadPoolExecutor(1) as pool:
+        assert statuses(pool.submit(evaluate_chunk, spec, 0, 3).result().data) == ["ok", "error", "error"]
+    # in a main thread that takes Ctrl-C (the command, a library user's loop) it is the user's
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_chunk(spec, 0, 3)
     reg, base, per_axis = ev.accels[0]
     with pytest.raises(KeyboardInterrupt):
         estimate_point(reg, base.replacing([per_axis[0][1]]), ev.graph(0, 0, 0))
+
+
+_WORKER_RAISES = """
+import sys
+from pathlib import Path
+from hastily_bench.api import PluginHost
+from hastily_bench.errors import HastilyError
+from hastily_bench.sweep import prepare, run_sweep
+from hastily_bench.sweep import engine
+
+real = engine.Evaluator.run_chunk
+def run_chunk(self, start, stop):  # (forked workers inherit it)
+    if start == 2:
+        raise KeyboardInterrupt("raised by the worker's code")
+    return real(self, start, stop)
+engine.Evaluator.run_chunk = run_chunk
+spec, ev = prepare(PluginHost(autoload=False), workloads=["bert-tiny"], accelerators=["hastily"],
+                   seq_lens=[128], grid=["hastily.vfu_lanes=8,16,32,64"])
+try:
+    run_sweep(spec, ev, output=Path(sys.argv[1]), jobs=2, chunk_size=1)
+except HastilyError as exc:
+    print(exc)
+"""
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="forked workers inherit the patch")
+def test_a_workers_own_keyboard_interrupt_is_a_failure_not_a_ctrl_c(tmp_path: Path) -> None:
+    """A KeyboardInterrupt a worker raises outside a model (building a graph, say) came back
+    as the chunk's exception and was taken for the user's Ctrl-C (exit 130, 'interrupted')."""
+    r = subprocess.run([sys.executable, "-c", _WORKER_RAISES, str(tmp_path / "s.jsonl")],
+                       capture_output=True, text=True, timeout=120, cwd=tempfile.gettempdir())
+    assert r.returncode == 0, r.stderr
+    assert "the sweep stopped: WorkerLost: a worker raised KeyboardInterrupt" in r.stdout, r.stdout
+    assert json.loads((tmp_path / "s.summary.json").read_text())["status"] == "interrupted"
 
 
 _SLOW_SWEEP = """
@@ -209,8 +259,15 @@ mod.hastily_register_accelerators = hastily_register_accelerators
 host = PluginHost(autoload=False, extra_plugins=[("slow_cim", mod)])
 spec, ev = prepare(host, workloads=["bert-tiny"], accelerators=["slow-cim"], seq_lens=[128],
                    grid=["slow-cim.vfu_lanes=8,16,32,64"])
-# two SIGINTs to this process, 1 s apart, from a timer (no thread: the workers are forked)
-signal.signal(signal.SIGALRM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+# two SIGINTs (no more) to this process, 1 s apart, from a timer (no thread: the workers
+# are forked)
+sent = [0]
+def twice(*_):
+    sent[0] += 1
+    if sent[0] >= 2:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    os.kill(os.getpid(), signal.SIGINT)
+signal.signal(signal.SIGALRM, twice)
 signal.setitimer(signal.ITIMER_REAL, 2.0, 1.0)
 out = run_sweep(spec, ev, output=Path(sys.argv[1]), jobs=2, chunk_size=1)
 signal.setitimer(signal.ITIMER_REAL, 0)
@@ -341,6 +398,11 @@ def test_local_cluster_workers_ignore_ctrl_c_from_their_first_import(host) -> No
     try:
         seen = ex._client.run(lambda: os.environ.get(WORKER_IGNORES_SIGINT))
         assert list(seen.values()) == ["1"]
+        # (and a finished chunk is found without waiting: the second Ctrl-C's salvage;
+        # distributed's own wait raises at timeout 0 even then)
+        fut = ex.submit(0, 2)
+        assert ex.wait_first([fut], 60) == {fut}
+        assert ex.wait_first([fut], 0) == {fut}
     finally:
         ex.close(cancel=True)
     assert WORKER_IGNORES_SIGINT not in os.environ
@@ -799,6 +861,17 @@ def test_rows_files_sharing_a_stem_do_not_share_a_summary(cli, tmp_path: Path) -
     # renamed together (the rows it names are gone), they are one sweep's again
     (tmp_path / "q.csv").unlink()
     assert cli("plot", str(q), "-o", str(tmp_path / "fig")).code == 0
+    # renamed, then a new sweep under the old name: each summary still names its rows' stem
+    (tmp_path / "q.summary.json").write_bytes(before)
+    q.rename(tmp_path / "old.jsonl")
+    (tmp_path / "q.summary.json").rename(tmp_path / "old.summary.json")
+    assert cli(*args, "-g", f"hastily.{LANES}=32,64", "-o", str(q)).code == 0
+    old = tmp_path / "old.jsonl"
+    for command in (("plot", str(old), "-o", str(tmp_path / "fig2")), ("compare", str(old), str(old)),
+                    (*args, "-g", f"hastily.{LANES}=8,16", "-o", str(old), "--resume"),
+                    (*args, "-g", f"hastily.{LANES}=8,16", "-o", str(old), "--overwrite")):
+        r = cli(*command)
+        assert r.code in (0, 1) and "describes" not in r.err and "share" not in r.err, (command, r)
 
 
 def test_an_output_name_with_a_backslash_resumes(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
