@@ -223,7 +223,7 @@ class DaskExecutor:
                 # cluster is left alone; the nannies run in this process)
                 self._client.run(ignore_sigint)
         except (OSError, TimeoutError, ValueError, TypeError) as exc:  # unreachable, or not an address
-            text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            text = _first_line(exc)
             if not scheduler:
                 raise HastilyError(f"--executor dask: the local cluster did not start ({text})") from None
             raise UsageError(f"--scheduler {scheduler}: cannot connect ({text})") from None
@@ -231,8 +231,7 @@ class DaskExecutor:
             if scheduler:
                 raise
             cause = exc.__cause__ if exc.__cause__ is not None else exc
-            text = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-            raise HastilyError(f"--executor dask: the local cluster did not start ({text})") from None
+            raise HastilyError(f"--executor dask: the local cluster did not start ({_first_line(cause)})") from None
         info = self._client.scheduler_info()
         self.workers = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
         where = scheduler or "local cluster"
@@ -280,6 +279,11 @@ class DaskExecutor:
                     os.environ.pop(WORKER_IGNORES_SIGINT, None)
                 else:
                     os.environ[WORKER_IGNORES_SIGINT] = str(self._environ_before)
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's first line of text, or its type's name when it has none."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 @contextlib.contextmanager

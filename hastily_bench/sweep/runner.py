@@ -400,8 +400,7 @@ def _run_locked(spec: SweepSpec, evaluator: Evaluator, host: PluginHost, output:
         raise UsageError(f"{summary}: exists without {output.name}; remove it or use --overwrite")
     else:
         other = _rows_of(summary)
-        if (other is not None and other != output.name and (output.parent / other).exists()
-                and summary_path(output.parent / other) == summary):
+        if _other_rows_share(summary, output, other):
             # --overwrite replaces this sweep's outputs, not the summary of another's rows
             raise UsageError(f"{summary}: is the summary of the rows in {other}, which share "
                              f"{output.name}'s stem; use another -o")
@@ -611,14 +610,20 @@ def _rows_of(summary: Path) -> str | None:
     return name if _is_file_name(name) else None
 
 
+def _other_rows_share(summary: Path, rows: Path, other: object) -> bool:
+    """Does ``summary`` name rows ``other``, not ``rows``, that exist beside them and whose
+    summary it is too (same stem)?"""
+    return (isinstance(other, str) and other != rows.name and (rows.parent / other).exists()
+            and summary_path(rows.parent / other) == summary)
+
+
 def _check_summary_rows(doc: Mapping[str, Any], summary: Path, rows: Path) -> None:
     """Refuse a summary that describes other rows than ``rows``: rows present beside them
     whose summary it is too (``-o q.jsonl`` and ``-o q.csv`` share ``q.summary.json``).
     Rows and summary renamed together are fine: the rows the summary names are gone, or
     have a summary of their own name."""
     other = doc.get("rows")
-    if (other != rows.name and isinstance(other, str) and (rows.parent / other).exists()
-            and summary_path(rows.parent / other) == summary):
+    if _other_rows_share(summary, rows, other):
         raise UsageError(f"{summary}: describes the rows in {other}, not {rows.name} "
                          "(rows files with the same stem share a summary)")
 
@@ -704,11 +709,9 @@ def sweep_files(path: Path | str) -> list[Path]:
     if p.name.endswith(".summary.json"):
         stem = p.name[: -len(".summary.json")]
         rows = [p.with_name(stem + ".jsonl")]
-        with contextlib.suppress(HastilyError, OSError):
-            doc = load_json(p)
-            name = doc.get("rows") if isinstance(doc, dict) else None
-            if isinstance(name, str) and _is_file_name(name):
-                rows.append(p.with_name(name))
+        name = _rows_of(p)
+        if name is not None:
+            rows.append(p.with_name(name))
         return [p, *rows]
     return [p]
 
